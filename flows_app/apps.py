@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class FlowsAppConfig(AppConfig):
+    name = "flows_app"
+    verbose_name = "Flows and executions"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,28 @@
+"""The Celery application.
+
+Queues: ``executor`` (the executor role: advances executions) and ``worker.<group>`` (the worker
+role: runs runnable tasks; ``worker.default`` when a task has no ``workerGroup.key``).
+"""
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
+
+EXECUTOR_QUEUE = "executor"
+DEFAULT_WORKER_GROUP = "default"
+
+
+def worker_queue(group: str | None) -> str:
+    return f"worker.{group or DEFAULT_WORKER_GROUP}"
+
+
+app = Celery("celestra")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_routes = {
+    "orchestrator.advance_execution": {"queue": EXECUTOR_QUEUE},
+    "orchestrator.sweep": {"queue": EXECUTOR_QUEUE},
+}
+app.autodiscover_tasks(["orchestrator.runtime"], related_name="tasks")

@@ -1,0 +1,144 @@
+"""The expression context of a task run (spec §9.2), built from plain data."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .timeutil import iso
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import Execution, TaskRun
+
+DYNAMIC_TYPES = frozenset({
+    "io.kestra.plugin.core.flow.ForEach",
+    "io.kestra.plugin.core.flow.EachSequential",
+    "io.kestra.plugin.core.flow.EachParallel",
+})
+
+
+class RunIndex:
+    """Indexes over an execution's task runs: by id, by parent, value paths, outputs."""
+
+    def __init__(self, execution: "Execution", type_of: "dict[str, str] | None" = None):
+        self.execution = execution
+        self.type_of = type_of or {}
+        self.by_id: dict[str, TaskRun] = {}
+        self.children: dict[str | None, list[TaskRun]] = {}
+        for run in sorted(execution.task_runs, key=lambda r: r.seq):
+            self.add(run)
+
+    def add(self, run: "TaskRun") -> None:
+        self.by_id[run.id] = run
+        self.children.setdefault(run.parent_task_run_id, []).append(run)
+
+    def parent(self, run: "TaskRun") -> "TaskRun | None":
+        return self.by_id.get(run.parent_task_run_id) if run.parent_task_run_id else None
+
+    def ancestors(self, run: "TaskRun") -> list["TaskRun"]:
+        """Nearest first."""
+        out = []
+        current = self.parent(run)
+        while current is not None:
+            out.append(current)
+            current = self.parent(current)
+        return out
+
+    def value_path(self, run: "TaskRun") -> list[str]:
+        """Loop values under which this run's outputs are keyed (outermost first)."""
+        path: list[str] = []
+        current: TaskRun | None = run
+        while current is not None:
+            parent = self.parent(current)
+            if parent is not None and self.type_of.get(parent.task_id) in DYNAMIC_TYPES and current.value is not None:
+                path.append(current.value)
+            current = parent
+        path.reverse()
+        return path
+
+    def outputs_map(self) -> dict[str, Any]:
+        outputs: dict[str, Any] = {}
+        for run in self.by_id.values():
+            if run.outputs is None:
+                continue
+            path = self.value_path(run)
+            if not path:
+                outputs[run.task_id] = run.outputs
+                continue
+            node = outputs.setdefault(run.task_id, {})
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = run.outputs
+        return outputs
+
+    def tasks_map(self) -> dict[str, Any]:
+        tasks: dict[str, Any] = {}
+        for run in self.by_id.values():
+            path = self.value_path(run)
+            if not path:
+                tasks[run.task_id] = {"state": run.state.current}
+                continue
+            node = tasks.setdefault(run.task_id, {})
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = {"state": run.state.current}
+        return tasks
+
+
+def labels_map(labels: Iterable[dict[str, str]]) -> dict[str, Any]:
+    """Labels as a map; ``system.x`` nested as ``system: {x: ...}``; first occurrence wins."""
+    out: dict[str, Any] = {}
+    for label in labels:
+        key, value = label["key"], label["value"]
+        if key.startswith("system."):
+            out.setdefault("system", {}).setdefault(key[len("system."):], value)
+        else:
+            out.setdefault(key, value)
+    return out
+
+
+def base_context(flow: Any, execution: "Execution", extras: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Variables shared by every task run of an execution."""
+    context: dict[str, Any] = {
+        "flow": {"id": execution.flow_id, "namespace": execution.namespace,
+                 "revision": execution.flow_revision, "tenantId": "main"},
+        "execution": {"id": execution.id, "startDate": iso(execution.state.start_date),
+                      "originalId": execution.original_id, "state": execution.state.current},
+        "inputs": execution.inputs or {},
+        "labels": labels_map(execution.labels),
+    }
+    variables = dict(getattr(flow, "variables", None) or {})
+    if execution.variables:
+        variables.update(execution.variables)
+    context["vars"] = variables
+    if execution.trigger:
+        context["trigger"] = execution.trigger.get("variables") or {}
+    if extras:
+        context.update(extras)
+    return context
+
+
+def taskrun_context(base: dict[str, Any], index: RunIndex, run: "TaskRun", task_type: str,
+                    outputs: dict[str, Any] | None = None, tasks: dict[str, Any] | None = None) -> dict[str, Any]:
+    context = dict(base)
+    context["outputs"] = outputs if outputs is not None else index.outputs_map()
+    context["tasks"] = tasks if tasks is not None else index.tasks_map()
+    context["task"] = {"id": run.task_id, "type": task_type}
+    taskrun: dict[str, Any] = {"id": run.id, "startDate": iso(run.state.start_date),
+                               "attemptsCount": len(run.attempts), "parentId": run.parent_task_run_id}
+    if run.value is not None:
+        taskrun["value"] = run.value
+    if run.iteration is not None:
+        taskrun["iteration"] = run.iteration
+    context["taskrun"] = taskrun
+    parents = []
+    for ancestor in index.ancestors(run):
+        entry: dict[str, Any] = {}
+        if ancestor.value is not None:
+            entry["taskrun"] = {"value": ancestor.value}
+        if ancestor.outputs:
+            entry["outputs"] = ancestor.outputs
+        if entry:
+            parents.append(entry)
+    if parents:
+        context["parents"] = parents
+        context["parent"] = parents[0]
+    return context

@@ -1,0 +1,641 @@
+"""The executor's decision: given a flow and an execution, what happens next.
+
+Everything here is pure: no database, no broker. :func:`decide` mutates the execution it is
+given (new task runs, state transitions) and returns a :class:`Decision` listing what changed and
+what the shell must do (dispatch jobs to workers, create subflow executions, wake up later).
+:func:`apply_result` folds one worker result into the execution, idempotently.
+
+Algorithm of one step (spec §4.1, §8.4):
+
+1. A CREATED execution becomes RUNNING.
+2. The root block is driven: ``tasks`` one after another, then ``errors`` if a root task failed,
+   then ``finally``. Driving a block visits every task run of it; a flowable run is driven
+   recursively with its own strategy (sequential, parallel, each value, dag, if, switch...).
+3. New runnable task runs become worker jobs; ``runIf`` false makes them SKIPPED at creation.
+4. Steps 2-3 repeat until nothing changes (a SKIPPED task lets the next one start at once).
+5. When the root block is terminal, flow outputs are rendered and the execution ends.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from . import states
+from .context import DYNAMIC_TYPES, RunIndex, base_context, taskrun_context
+from .errors import CelestraError
+from .model import Attempt, Execution, State, TaskRun
+from .plugins import EXECUTABLE, EXECUTION_UPDATABLE, FLOWABLE, RUNNABLE
+from .timeutil import now as utcnow
+from .timeutil import parse_duration
+
+log = logging.getLogger("celestra.executor")
+
+CORE = "io.kestra.plugin.core."
+
+
+@dataclass
+class WorkerJob:
+    """A runnable task run to send to a worker."""
+
+    execution_id: str
+    taskrun_id: str
+    task_id: str
+    attempt: int
+    worker_group: str | None
+    context: dict[str, Any]
+    namespace: str
+    flow_id: str
+    flow_revision: int
+
+    def to_message(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class LogLine:
+    level: str
+    message: str
+    task_id: str | None = None
+    taskrun_id: str | None = None
+    attempt_number: int | None = None
+    timestamp: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class Decision:
+    new_runs: list[TaskRun] = field(default_factory=list)
+    changed_runs: dict[str, TaskRun] = field(default_factory=dict)
+    jobs: list[WorkerJob] = field(default_factory=list)
+    logs: list[LogLine] = field(default_factory=list)
+    execution_changed: bool = False
+    ended: bool = False
+    wake_at: datetime | None = None
+
+    def touch(self, run: TaskRun) -> None:
+        if run not in self.new_runs:
+            self.changed_runs[run.id] = run
+
+    def wake(self, at: datetime) -> None:
+        if self.wake_at is None or at < self.wake_at:
+            self.wake_at = at
+
+
+@dataclass
+class Environment:
+    """What the executor needs from outside: a renderer and context extras (globals, envs...)."""
+
+    render: Callable[[Any, dict[str, Any]], Any]
+    extras: dict[str, Any] = field(default_factory=dict)
+    is_truthy: Callable[[Any], bool] | None = None
+    now: Callable[[], datetime] = utcnow
+
+
+def truthy(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    return not (text == "" or text.lower() == "false" or text in ("0", "-0"))
+
+
+class _Step:
+    """One executor step over one execution (see the module docstring)."""
+
+    def __init__(self, flow: Any, execution: Execution, env: Environment):
+        self.flow = flow
+        self.execution = execution
+        self.env = env
+        self.now = env.now()
+        self.decision = Decision()
+        self.type_of = {task.id: task.type for task in flow.all_tasks()}
+        self.index = RunIndex(execution, self.type_of)
+        self.changed = False
+        self._base: dict[str, Any] | None = None
+        self._outputs: dict[str, Any] | None = None
+        self._tasks: dict[str, Any] | None = None
+        self._seq: int | None = None
+
+    # --- context ---------------------------------------------------------------------------
+    def base(self) -> dict[str, Any]:
+        if self._base is None:
+            self._base = base_context(self.flow, self.execution, self.env.extras)
+        return self._base
+
+    def context_for(self, run: TaskRun) -> dict[str, Any]:
+        if self._outputs is None:
+            self._outputs = self.index.outputs_map()
+            self._tasks = self.index.tasks_map()
+        return taskrun_context(self.base(), self.index, run, self.type_of.get(run.task_id, ""),
+                               self._outputs, self._tasks)
+
+    def invalidate_outputs(self) -> None:
+        self._outputs = None
+        self._tasks = None
+
+    def render(self, value: Any, run: TaskRun) -> Any:
+        return self.env.render(value, self.context_for(run))
+
+    def is_truthy(self, value: Any) -> bool:
+        return (self.env.is_truthy or truthy)(value)
+
+    # --- task run bookkeeping ----------------------------------------------------------------
+    def transition(self, run: TaskRun, new_state: str) -> None:
+        if run.state.current != new_state:
+            run.state = run.state.with_state(new_state, self.now)
+            self.decision.touch(run)
+            self.changed = True
+            self.invalidate_outputs()
+
+    def log(self, level: str, message: str, run: TaskRun | None = None) -> None:
+        self.decision.logs.append(LogLine(level, message, run.task_id if run else None, run.id if run else None,
+                                          len(run.attempts) if run else None, self.now))
+
+    def children(self, parent: TaskRun | None, tasks: list[Any], value: str | None = None,
+                 by_value: bool = False) -> dict[str, TaskRun]:
+        """The latest run of each task of ``tasks`` under ``parent`` (and loop value)."""
+        ids = {t.id for t in tasks}
+        out: dict[str, TaskRun] = {}
+        for run in self.index.children.get(parent.id if parent else None, ()):
+            if run.task_id in ids and (not by_value or run.value == value):
+                out[run.task_id] = run
+        return out
+
+    def create(self, task: Any, parent: TaskRun | None, value: str | None = None,
+               iteration: int | None = None) -> TaskRun:
+        run = TaskRun.create(self.execution, task.id, parent, value, iteration)
+        run.state = State.new(states.CREATED, self.now)
+        run.seq = self._next_seq()
+        if task.type in DYNAMIC_TYPES:
+            run.dynamic = True
+        self.execution.task_runs.append(run)
+        self.index.add(run)
+        self.decision.new_runs.append(run)
+        self.changed = True
+        self.invalidate_outputs()
+        self.start(task, run)
+        return run
+
+    def _next_seq(self) -> int:
+        if self._seq is None:
+            self._seq = max((r.seq for r in self.execution.task_runs), default=-1) + 1
+        self._seq += 1
+        return self._seq - 1
+
+    def start(self, task: Any, run: TaskRun) -> None:
+        """A new task run: evaluate runIf, then run it by kind."""
+        if task.run_if is not None and task.run_if != "true":
+            try:
+                condition = self.render(task.run_if, run)
+            except CelestraError as exc:
+                self.fail(run, f"Unable to evaluate runIf: {exc}")
+                return
+            if not self.is_truthy(condition):
+                self.transition(run, states.SKIPPED)
+                return
+        kind = task.kind
+        if kind == FLOWABLE:
+            self.transition(run, states.RUNNING)
+        elif kind == EXECUTION_UPDATABLE:
+            self.transition(run, states.RUNNING)
+            self.update_execution(task, run)
+        elif kind in (RUNNABLE, EXECUTABLE):
+            self.dispatch(task, run)
+        else:
+            self.fail(run, f"Task type {task.type} cannot run as a task")
+
+    def dispatch(self, task: Any, run: TaskRun) -> None:
+        attempt = len(run.attempts) + 1
+        if task.kind == EXECUTABLE:
+            self.fail(run, f"{task.type} is not supported yet")
+            return
+        self.decision.jobs.append(WorkerJob(
+            execution_id=self.execution.id, taskrun_id=run.id, task_id=task.id, attempt=attempt,
+            worker_group=task.worker_group, context=self.context_for(run), namespace=self.execution.namespace,
+            flow_id=self.execution.flow_id, flow_revision=self.execution.flow_revision,
+        ))
+
+    def fail(self, run: TaskRun, message: str) -> None:
+        self.log("ERROR", message, run)
+        self.transition(run, states.FAILED)
+
+    def terminate(self, task: Any, run: TaskRun, state: str) -> None:
+        """End a flowable run; children still running are forced to the same terminal state."""
+        state = states.apply_failure_policy(state, task.allow_failure, task.allow_warning)
+        stack = list(self.index.children.get(run.id, ()))
+        while stack:
+            child = stack.pop()
+            if not child.state.is_terminated():
+                self.transition(child, state if state in states.TERMINATED else states.KILLED)
+            stack.extend(self.index.children.get(child.id, ()))
+        self.transition(run, state)
+
+    # --- execution-updatable tasks ----------------------------------------------------------
+    def update_execution(self, task: Any, run: TaskRun) -> None:
+        try:
+            if task.type == CORE + "execution.Labels":
+                labels = self.render(task.props.get("labels"), run)
+                if isinstance(labels, str):
+                    import json
+                    labels = json.loads(labels)
+                pairs = labels.items() if isinstance(labels, dict) else [(l["key"], l["value"]) for l in labels]
+                current = [dict(l) for l in self.execution.labels]
+                for key, value in pairs:
+                    key = str(key)
+                    if key.startswith("system."):
+                        raise CelestraError(f"System labels can only be set by Kestra itself, offending label: {key}={value}")
+                    value = value if isinstance(value, str) else ("true" if value is True else "false" if value is False else str(value))
+                    current = [l for l in current if l["key"] != key] + [{"key": key, "value": value}]
+                self.execution.labels = current
+            elif task.type == CORE + "execution.SetVariables":
+                values = self.render(task.props.get("variables") or {}, run)
+                variables = dict(self.execution.variables or {})
+                overwrite = task.props.get("overwrite", True)
+                for key, value in values.items():
+                    if not overwrite and key in variables:
+                        raise CelestraError(f"Variable {key} already exists")
+                    if isinstance(value, dict) and isinstance(variables.get(key), dict):
+                        value = {**variables[key], **value}
+                    variables[key] = value
+                self.execution.variables = variables
+            elif task.type == CORE + "execution.UnsetVariables":
+                variables = dict(self.execution.variables or {})
+                for path in self.render(task.props.get("variables") or [], run):
+                    node = variables
+                    parts = str(path).split(".")
+                    for part in parts[:-1]:
+                        node = node.get(part, {}) if isinstance(node, dict) else {}
+                    if isinstance(node, dict):
+                        node.pop(parts[-1], None)
+                self.execution.variables = variables
+            else:
+                raise CelestraError(f"{task.type} is not supported yet")
+        except CelestraError as exc:
+            self.fail(run, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a bad value must fail the task, not the executor
+            self.fail(run, f"{type(exc).__name__}: {exc}")
+            return
+        self._base = None
+        self.decision.execution_changed = True
+        self.transition(run, states.SUCCESS)
+
+    # --- strategies ---------------------------------------------------------------------------
+    def visit(self, task: Any, run: TaskRun) -> str:
+        """Drive a run if it is a running flowable; return its current state."""
+        if task.kind == FLOWABLE and run.state.current == states.RUNNING:
+            self.drive_flowable(task, run)
+        elif run.state.current == states.RETRYING:
+            due = run_internal(run).get("retryAt")
+            if due is not None and datetime.fromisoformat(due) <= self.now:
+                run_internal(run).pop("retryAt", None)
+                self.decision.touch(run)
+                self.dispatch(task, run)
+            elif due is not None:
+                self.decision.wake(datetime.fromisoformat(due))
+        return run.state.current
+
+    def sequential(self, parent: TaskRun | None, tasks: list[Any], value: str | None = None,
+                   iteration: int | None = None, by_value: bool = False) -> str | None:
+        """Run ``tasks`` one after another; None while not finished, else the block state."""
+        runs = self.children(parent, tasks, value, by_value)
+        seen: list[str] = []
+        for task in tasks:
+            if task.disabled:
+                continue
+            run = runs.get(task.id)
+            if run is None:
+                run = self.create(task, parent, value if value is not None else (parent.value if parent else None),
+                                  iteration)
+            current = self.visit(task, run)
+            seen.append(current)
+            if current not in states.TERMINATED:
+                return None
+            if current in states.FAILED_LIKE:
+                break
+        return states.guess_final_state(seen)
+
+    def parallel(self, parent: TaskRun, tasks: list[Any], concurrent: int) -> str | None:
+        runs = self.children(parent, tasks)
+        enabled = [t for t in tasks if not t.disabled]
+        failed = any(r.state.current in states.FAILED_LIKE for r in runs.values())
+        running = sum(1 for r in runs.values() if not r.state.is_terminated())
+        for task in enabled:
+            run = runs.get(task.id)
+            if run is None:
+                if failed or (concurrent and running >= concurrent):
+                    continue
+                run = self.create(task, parent, parent.value)
+                runs[task.id] = run
+                if not run.state.is_terminated():
+                    running += 1
+            else:
+                was_running = not run.state.is_terminated()
+                self.visit(task, run)
+                if was_running and run.state.is_terminated():
+                    running -= 1
+            failed = failed or run.state.current in states.FAILED_LIKE
+        if any(not r.state.is_terminated() for r in runs.values()):
+            return None
+        if not failed and len(runs) < len(enabled):
+            return None
+        return states.guess_final_state([r.state.current for r in runs.values()])
+
+    def each(self, task: Any, run: TaskRun, values: list[str], tasks: list[Any], limit: int) -> str | None:
+        """ForEach: the ``tasks`` run sequentially per value; up to ``limit`` values at once (0: all)."""
+        direct = self.index.children.get(run.id, ())
+        ids = {t.id for t in tasks}
+        started = {r.value for r in direct if r.task_id in ids}
+        in_flight = 0
+        failed = False
+        all_states: list[str] = []
+        pending = False
+        for iteration, value in enumerate(values):
+            if value not in started:
+                if failed or (limit and in_flight >= limit):
+                    pending = pending or not failed
+                    continue
+                started.add(value)
+            block = self.sequential(run, tasks, value, iteration, by_value=True)
+            if block is None:
+                in_flight += 1
+                pending = True
+            else:
+                all_states.append(block)
+                failed = failed or block in states.FAILED_LIKE
+        if pending and not (failed and in_flight == 0):
+            return None
+        return states.guess_final_state(all_states)
+
+    def dag(self, parent: TaskRun, entries: list[dict[str, Any]], concurrent: int) -> str | None:
+        tasks = [e["task"] for e in entries]
+        runs = self.children(parent, tasks)
+        failed = any(r.state.current in states.FAILED_LIKE for r in runs.values())
+        running = sum(1 for r in runs.values() if not r.state.is_terminated())
+        for entry in entries:
+            task = entry["task"]
+            if task.disabled:
+                continue
+            run = runs.get(task.id)
+            if run is not None:
+                self.visit(task, run)
+                failed = failed or run.state.current in states.FAILED_LIKE
+                continue
+            deps = entry.get("dependsOn") or []
+            if failed or not all(d in runs and runs[d].state.is_terminated() for d in deps):
+                continue
+            if concurrent and running >= concurrent:
+                continue
+            runs[task.id] = self.create(task, parent, parent.value)
+            running += 0 if runs[task.id].state.is_terminated() else 1
+        enabled = [e["task"] for e in entries if not e["task"].disabled]
+        if any(not r.state.is_terminated() for r in runs.values()):
+            return None
+        if not failed and len(runs) < len(enabled):
+            return None
+        return states.guess_final_state([r.state.current for r in runs.values()])
+
+    def block(self, parent: TaskRun | None, main: Callable[[], str | None], errors: list[Any],
+              finally_: list[Any]) -> str | None:
+        """Main strategy, then ``errors`` when it failed, then ``finally``; the main state wins."""
+        state = main()
+        if state is None:
+            return None
+        if state == states.FAILED and errors:
+            if self.sequential(parent, errors) is None:
+                return None
+        if finally_:
+            if self.sequential(parent, finally_) is None:
+                return None
+        return state
+
+    def drive_flowable(self, task: Any, run: TaskRun) -> None:
+        props = task.props
+        kind = task.type
+        try:
+            if kind in (CORE + "flow.Sequential", CORE + "flow.AllowFailure"):
+                main = lambda: self.sequential(run, props.get("tasks") or [])  # noqa: E731
+            elif kind == CORE + "flow.Parallel":
+                concurrent = int(self.render(props.get("concurrent", 0), run) or 0)
+                main = lambda: self.parallel(run, props.get("tasks") or [], concurrent)  # noqa: E731
+            elif kind in DYNAMIC_TYPES:
+                values = self.each_values(task, run)
+                if kind == CORE + "flow.ForEach":
+                    limit = int(self.render(props.get("concurrencyLimit", 1), run))
+                elif kind == CORE + "flow.EachSequential":
+                    limit = 1
+                else:
+                    limit = int(self.render(props.get("concurrent", 0), run) or 0)
+                main = lambda: self.each(task, run, values, props.get("tasks") or [], limit)  # noqa: E731
+            elif kind == CORE + "flow.If":
+                branch = self.if_branch(task, run)
+                main = lambda: self.sequential(run, branch) if branch else states.SUCCESS  # noqa: E731
+            elif kind == CORE + "flow.Switch":
+                branch = self.switch_branch(task, run)
+                main = lambda: self.sequential(run, branch) if branch else states.SUCCESS  # noqa: E731
+            elif kind == CORE + "flow.Dag":
+                concurrent = int(self.render(props.get("concurrent", 0), run) or 0)
+                main = lambda: self.dag(run, props.get("tasks") or [], concurrent)  # noqa: E731
+            else:
+                self.fail(run, f"{task.type} is not supported yet")
+                return
+        except CelestraError as exc:
+            self.fail(run, str(exc))
+            return
+        except (ValueError, TypeError) as exc:
+            self.fail(run, f"{type(exc).__name__}: {exc}")
+            return
+        state = self.block(run, main, task.errors, task.finally_)
+        if state is None:
+            return
+        if kind == CORE + "flow.AllowFailure" and state == states.FAILED:
+            state = states.WARNING
+        self.terminate(task, run, state)
+
+    def each_values(self, task: Any, run: TaskRun) -> list[str]:
+        internal = run_internal(run)
+        if "values" in internal:
+            return internal["values"]
+        raw = task.props.get("values") if task.type == CORE + "flow.ForEach" else task.props.get("value")
+        values = self.render(raw, run)
+        if isinstance(values, str):
+            import json
+            try:
+                values = json.loads(values)
+            except ValueError:
+                raise CelestraError(f"Invalid JSON array for values: {values}") from None
+        if not isinstance(values, list):
+            values = [values]
+        nulls = sum(1 for v in values if v is None)
+        if nulls:
+            raise CelestraError(f"Found '{nulls}' null values on Each, with values={values}")
+        import json
+        out: list[str] = []
+        for item in values:
+            text = item if isinstance(item, str) else json.dumps(item, separators=(",", ":")) \
+                if isinstance(item, (dict, list)) else ("true" if item is True else "false" if item is False else str(item))
+            if text not in out:
+                out.append(text)
+        internal["values"] = out
+        self.decision.touch(run)
+        return out
+
+    def if_branch(self, task: Any, run: TaskRun) -> list[Any]:
+        outputs = run.outputs or {}
+        if "evaluationResult" not in outputs:
+            result = self.is_truthy(self.render(task.props.get("condition"), run))
+            run.outputs = {"evaluationResult": result}
+            self.decision.touch(run)
+            self.invalidate_outputs()
+            outputs = run.outputs
+        return (task.props.get("then") or []) if outputs["evaluationResult"] else (task.props.get("else") or [])
+
+    def switch_branch(self, task: Any, run: TaskRun) -> list[Any]:
+        if run.outputs is None or "value" not in run.outputs:
+            value = self.render(task.props.get("value"), run)
+            text = value if isinstance(value, str) else ("true" if value is True else "false" if value is False
+                                                         else "" if value is None else str(value))
+            cases = task.props.get("cases") or {}
+            run.outputs = {"value": text, "defaults": text not in {str(k) for k in cases}}
+            self.decision.touch(run)
+            self.invalidate_outputs()
+        cases = {str(k): v for k, v in (task.props.get("cases") or {}).items()}
+        if run.outputs["defaults"]:
+            return task.props.get("defaults") or []
+        return cases.get(run.outputs["value"], [])
+
+    # --- the step ----------------------------------------------------------------------------
+    def run(self) -> Decision:
+        execution = self.execution
+        if execution.state.is_terminated():
+            return self.decision
+        if execution.state.current in (states.CREATED, states.RESTARTED):
+            execution.state = execution.state.with_state(states.RUNNING, self.now)
+            self.decision.execution_changed = True
+        if execution.state.current != states.RUNNING:
+            return self.decision
+        final = None
+        for _ in range(10_000):
+            self.changed = False
+            final = self.block(None, lambda: self.sequential(None, self.flow.tasks),
+                               self.flow.errors, self.flow.finally_)
+            if final is not None or not self.changed:
+                break
+        if final is not None:
+            self.end(final)
+        return self.decision
+
+    def end(self, final: str) -> None:
+        execution = self.execution
+        if self.flow.outputs:
+            try:
+                from .inputs import render_flow_outputs
+
+                context = dict(self.base())
+                context["outputs"] = self.index.outputs_map()
+                context["tasks"] = self.index.tasks_map()
+                execution.outputs = render_flow_outputs(self.flow.outputs, self.env.render, context)
+            except CelestraError as exc:
+                self.log("ERROR", f"Failed to render output values: {exc}")
+                final = states.FAILED
+        execution.state = execution.state.with_state(final, self.now)
+        self.log("INFO" if final != states.FAILED else "ERROR", f"Flow completed with state {final}")
+        self.decision.execution_changed = True
+        self.decision.ended = True
+
+
+def run_internal(run: TaskRun) -> dict[str, Any]:
+    return run.internal
+
+
+def decide(flow: Any, execution: Execution, env: Environment) -> Decision:
+    """One executor step; see the module docstring."""
+    return _Step(flow, execution, env).run()
+
+
+# --- worker results ----------------------------------------------------------------------------
+
+def retry_policy(flow: Any, task_id: str) -> dict[str, Any] | None:
+    """Own retry, else the nearest ancestor flowable's, else the flow's (spec §2.3)."""
+    task = flow.find_task(task_id)
+    if task.retry:
+        return task.retry
+    parent = flow.parent_of(task_id)
+    while parent is not None:
+        if parent.retry:
+            return parent.retry
+        parent = flow.parent_of(parent.id)
+    retry = getattr(flow, "retry", None)
+    if retry and retry.get("behavior", "RETRY_FAILED_TASK") == "RETRY_FAILED_TASK":
+        return retry
+    return None
+
+
+def retry_delay(policy: dict[str, Any], attempt: int) -> timedelta:
+    kind = policy.get("type", "constant")
+    if kind == "random":
+        low = parse_duration(policy["minInterval"]).total_seconds()
+        high = parse_duration(policy["maxInterval"]).total_seconds()
+        return timedelta(seconds=random.uniform(low, high))
+    interval = parse_duration(policy["interval"]) if policy.get("interval") else timedelta(0)
+    if kind == "exponential":
+        factor = float(policy.get("delayFactor") or 2)
+        delay = interval * (factor * max(attempt - 1, 1)) if attempt > 1 else interval
+        if policy.get("maxInterval"):
+            delay = min(delay, parse_duration(policy["maxInterval"]))
+        return delay
+    return interval
+
+
+def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: datetime | None = None) -> TaskRun | None:
+    """Fold a worker result into the execution; return the changed run, or None for a stale result.
+
+    A result names its task run and attempt number. It is applied only if that run is not
+    terminated and the attempt is the one in flight, so a duplicate delivery changes nothing.
+    """
+    moment = now or utcnow()
+    run = next((r for r in execution.task_runs if r.id == result["taskrun_id"]), None)
+    if run is None or run.state.is_terminated():
+        return None
+    if result["attempt"] != len(run.attempts) + 1:
+        return None
+    task = flow.find_task(run.task_id)
+    started = datetime.fromisoformat(result["started"]) if result.get("started") else moment
+    ended = datetime.fromisoformat(result["ended"]) if result.get("ended") else moment
+    state = result["state"]
+    attempt_state = State(states.RUNNING, [(states.CREATED, started), (states.RUNNING, started)]) \
+        .with_state(state, ended)
+    attempt_state = State(attempt_state.current, attempt_state.histories[1:])
+    run.attempts.append(Attempt(attempt_state, result.get("worker_id")))
+    run.state = run.state.with_state(states.RUNNING, started)
+    if result.get("outputs") is not None:
+        run.outputs = result["outputs"]
+    if state == states.FAILED:
+        policy = retry_policy(flow, run.task_id)
+        if policy and _may_retry(policy, run, moment):
+            run.state = run.state.with_state(states.FAILED, ended).with_state(states.RETRYING, ended)
+            run_internal(run)["retryAt"] = (moment + retry_delay(policy, len(run.attempts))).isoformat()
+            return run
+        state = states.apply_failure_policy(state, task.allow_failure, task.allow_warning)
+    elif state == states.SUCCESS and len(run.attempts) > 1:
+        policy = retry_policy(flow, run.task_id)
+        if policy and policy.get("warningOnRetry"):
+            state = states.WARNING
+    if state == states.WARNING:
+        state = states.apply_failure_policy(state, False, task.allow_warning)
+    run.state = run.state.with_state(state, ended)
+    return run
+
+
+def _may_retry(policy: dict[str, Any], run: TaskRun, moment: datetime) -> bool:
+    max_attempts = policy.get("maxAttempts", policy.get("maxAttempt"))
+    if max_attempts is not None and len(run.attempts) >= int(max_attempts):
+        return False
+    if policy.get("maxDuration"):
+        first = run.attempts[0].state.start_date or moment
+        if moment + retry_delay(policy, len(run.attempts)) - first > parse_duration(policy["maxDuration"]):
+            return False
+    return True  # neither maxAttempts nor maxDuration: Kestra retries indefinitely

@@ -1,0 +1,1 @@
+"""Task, trigger and condition implementations, grouped as Kestra groups them."""
