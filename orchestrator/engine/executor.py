@@ -512,7 +512,7 @@ class _Step:
         execution = self.execution
         if execution.state.is_terminated():
             return self.decision
-        if execution.state.current in (states.CREATED, states.RESTARTED):
+        if execution.state.current in (states.CREATED, states.RESTARTED, states.QUEUED):
             execution.state = execution.state.with_state(states.RUNNING, self.now)
             self.decision.execution_changed = True
         if execution.state.current != states.RUNNING:

@@ -1,0 +1,103 @@
+"""Load and store engine executions in the database (the thin shell around the engine)."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from django.db import transaction
+
+from flows_app import models
+from orchestrator.engine.executor import Decision, LogLine
+from orchestrator.engine.model import Attempt, Execution, State, TaskRun
+
+
+def execution_from_row(row: models.Execution, runs: Iterable[models.TaskRun]) -> Execution:
+    execution = Execution(
+        id=row.id, namespace=row.namespace, flow_id=row.flow_id, flow_revision=row.flow_revision,
+        state=State.from_json(row.state_json), inputs=row.inputs or {}, outputs=row.outputs,
+        variables=row.variables, labels=list(row.labels or []), parent_id=row.parent_id,
+        original_id=row.original_id, trigger=row.trigger, metadata=dict(row.metadata or {}),
+        schedule_date=row.schedule_date, deleted=row.deleted,
+    )
+    execution.task_runs = [taskrun_from_row(r, execution) for r in runs]
+    return execution
+
+
+def taskrun_from_row(row: models.TaskRun, execution: Execution) -> TaskRun:
+    return TaskRun(
+        id=row.id, execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id,
+        task_id=row.task_id, parent_task_run_id=row.parent_task_run_id, value=row.value,
+        iteration=row.iteration, state=State.from_json(row.state_json),
+        attempts=[Attempt.from_json(a) for a in row.attempts or []], outputs=row.outputs,
+        dynamic=row.dynamic, seq=row.seq, internal=dict(row.internal or {}),
+    )
+
+
+def taskrun_fields(run: TaskRun) -> dict:
+    return {
+        "task_id": run.task_id, "parent_task_run_id": run.parent_task_run_id, "value": run.value,
+        "iteration": run.iteration, "state": run.state.current, "state_json": run.state.to_json(),
+        "attempts": [a.to_json() for a in run.attempts], "outputs": run.outputs, "dynamic": run.dynamic,
+        "seq": run.seq, "internal": run.internal,
+    }
+
+
+def execution_fields(execution: Execution) -> dict:
+    return {
+        "namespace": execution.namespace, "flow_id": execution.flow_id, "flow_revision": execution.flow_revision,
+        "state": execution.state.current, "state_json": execution.state.to_json(), "inputs": execution.inputs,
+        "outputs": execution.outputs, "variables": execution.variables, "labels": execution.labels,
+        "parent_id": execution.parent_id, "original_id": execution.original_id, "trigger": execution.trigger,
+        "metadata": execution.metadata, "schedule_date": execution.schedule_date, "deleted": execution.deleted,
+        "start_date": execution.state.start_date, "end_date": execution.state.end_date,
+    }
+
+
+def insert_execution(execution: Execution) -> models.Execution:
+    row = models.Execution(id=execution.id, created=execution.state.start_date, **execution_fields(execution))
+    row.save(force_insert=True)
+    return row
+
+
+def lock_execution(execution_id: str) -> tuple[models.Execution, Execution] | None:
+    """Inside a transaction: lock the execution row and load it with its task runs (two queries)."""
+    row = models.Execution.objects.select_for_update().filter(pk=execution_id).first()
+    if row is None:
+        return None
+    runs = models.TaskRun.objects.filter(execution_id=execution_id).order_by("seq")
+    return row, execution_from_row(row, runs)
+
+
+def save_decision(row: models.Execution, execution: Execution, decision: Decision, extra_runs: Iterable[TaskRun] = ()) -> None:
+    """Write what a step changed: new task runs in one insert, changed ones, the execution, logs."""
+    new_ids = {r.id for r in decision.new_runs}
+    if decision.new_runs:
+        models.TaskRun.objects.bulk_create(
+            [models.TaskRun(id=r.id, execution_id=execution.id, **taskrun_fields(r)) for r in decision.new_runs]
+        )
+    changed = {r.id: r for r in extra_runs if r.id not in new_ids}
+    changed.update({k: v for k, v in decision.changed_runs.items() if k not in new_ids})
+    if changed:
+        rows = [models.TaskRun(id=r.id, execution_id=execution.id, **taskrun_fields(r)) for r in changed.values()]
+        models.TaskRun.objects.bulk_update(
+            rows, ["state", "state_json", "attempts", "outputs", "internal", "value", "iteration"]
+        )
+    fields = execution_fields(execution)
+    fields["wake_at"] = decision.wake_at
+    for key, value in fields.items():
+        setattr(row, key, value)
+    row.save(update_fields=[*fields.keys(), "updated"])
+    if decision.logs:
+        insert_logs(execution, decision.logs)
+
+
+def insert_logs(execution: Execution, lines: Iterable[LogLine]) -> None:
+    models.LogEntry.objects.bulk_create([
+        models.LogEntry(execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id,
+                        task_id=line.task_id, taskrun_id=line.taskrun_id, attempt_number=line.attempt_number,
+                        timestamp=line.timestamp, level=line.level, message=line.message)
+        for line in lines
+    ])
+
+
+def atomic():
+    return transaction.atomic()

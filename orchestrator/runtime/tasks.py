@@ -1,0 +1,223 @@
+"""Celery tasks: thin adapters around the engine.
+
+* ``orchestrator.advance_execution`` (queue ``executor``): lock the execution, fold in worker
+  results, decide, store, then dispatch jobs after commit.
+* ``orchestrator.run_task`` (queue ``worker.<group>``): run one task run; acks late so that a
+  worker that dies mid-task has it redelivered; the executor ignores duplicate results.
+* ``orchestrator.sweep`` (queue ``executor``, periodic): wakes executions whose timer is due and
+  picks up executions left behind by a dead executor.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from flows_app import models
+from orchestrator.celery import EXECUTOR_QUEUE, worker_queue
+from orchestrator.engine import states
+from orchestrator.engine.errors import CelestraError
+from orchestrator.engine.executor import LogLine, apply_result, decide
+from orchestrator.engine.timeutil import now
+
+from . import store
+from .environment import engine_environment
+from .flows import get_flow
+from .worker import parse_ts, run_job
+
+log = logging.getLogger("celestra.executor")
+
+#: context keys that the worker adds itself (not shipped in job messages)
+WORKER_LOCAL_KEYS = ("envs", "globals", "kestra", "__services__")
+
+
+@shared_task(name="orchestrator.advance_execution", ignore_result=True)
+def advance_execution(execution_id: str, result: dict[str, Any] | None = None) -> None:
+    step(execution_id, [result] if result else [])
+
+
+@shared_task(name="orchestrator.run_task", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def run_task(job: dict[str, Any]) -> None:
+    result = run_job(job)
+    advance_execution.apply_async(args=[job["execution_id"], result], queue=EXECUTOR_QUEUE)
+
+
+@shared_task(name="orchestrator.sweep", ignore_result=True)
+def sweep() -> int:
+    """Enqueue advance for executions whose timer is due (retries, sleeps) or that look stuck."""
+    moment = timezone.now()
+    due = list(models.Execution.objects.filter(wake_at__lte=moment).values_list("id", flat=True)[:1000])
+    for execution_id in due:
+        advance_execution.apply_async(args=[execution_id], queue=EXECUTOR_QUEUE)
+    return len(due)
+
+
+def enqueue_advance(execution_id: str) -> None:
+    transaction.on_commit(lambda: advance_execution.apply_async(args=[execution_id], queue=EXECUTOR_QUEUE))
+
+
+def step(execution_id: str, results: list[dict[str, Any]]) -> None:
+    """One executor step for one execution (see orchestrator.engine.executor)."""
+    jobs: list[dict[str, Any]] = []
+    released: list[str] = []
+    with transaction.atomic():
+        loaded = store.lock_execution(execution_id)
+        if loaded is None:
+            log.warning("advance: unknown execution %s", execution_id)
+            return
+        row, execution = loaded
+        if execution.state.is_terminated():
+            return
+        try:
+            flow = get_flow(execution.namespace, execution.flow_id, execution.flow_revision)
+        except CelestraError as exc:
+            _fail_execution(row, execution, f"Cannot execute an invalid flow: {exc}")
+            return
+        if execution.state.current in (states.CREATED, states.QUEUED) and not _acquire_slot(flow, execution):
+            if execution.state.current != row.state:
+                store.save_decision(row, execution, _queued_decision(execution))
+            return
+        applied = []
+        logs: list[LogLine] = []
+        for result in results:
+            run = apply_result(flow, execution, result)
+            if run is None:
+                continue
+            applied.append(run)
+            attempt = len(run.attempts)
+            logs.extend(LogLine(l["level"], l["message"], run.task_id, run.id, attempt, parse_ts(l["timestamp"]))
+                        for l in result.get("logs") or ())
+            _insert_metrics(execution, run, result.get("metrics") or ())
+        decision = decide(flow, execution, engine_environment(execution.namespace))
+        decision.logs[:0] = logs
+        for run in applied:
+            retry_at = run.internal.get("retryAt")
+            if retry_at:
+                from datetime import datetime
+
+                decision.wake(datetime.fromisoformat(retry_at))
+        store.save_decision(row, execution, decision, applied)
+        for job in decision.jobs:
+            message = job.to_message()
+            message["context"] = {k: v for k, v in message["context"].items() if k not in WORKER_LOCAL_KEYS}
+            jobs.append(message)
+        if decision.ended and flow.concurrency:
+            released = _release_queued(execution)
+    if jobs or released:  # after commit: a worker must find the task runs it is sent
+        _send(jobs, released)
+
+
+def _send(jobs: list[dict[str, Any]], released: list[str]) -> None:
+    for job in jobs:
+        run_task.apply_async(args=[job], queue=worker_queue(job.get("worker_group")))
+    for execution_id in released:
+        advance_execution.apply_async(args=[execution_id], queue=EXECUTOR_QUEUE)
+
+
+def _insert_metrics(execution, run, metrics) -> None:
+    if not metrics:
+        return
+    models.MetricEntry.objects.bulk_create([
+        models.MetricEntry(execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id,
+                           task_id=run.task_id, taskrun_id=run.id, type=m["type"], name=m["name"],
+                           value=m["value"], tags=m.get("tags") or {}, timestamp=parse_ts(m["timestamp"]))
+        for m in metrics
+    ])
+
+
+def _fail_execution(row, execution, message: str) -> None:
+    from orchestrator.engine.executor import Decision
+
+    execution.state = execution.state.with_state(states.FAILED)
+    decision = Decision(logs=[LogLine("ERROR", message)], execution_changed=True, ended=True)
+    store.save_decision(row, execution, decision)
+
+
+# --- flow concurrency (spec §8.6) -------------------------------------------------------------
+
+ACTIVE = [states.RUNNING, states.PAUSED, states.KILLING, states.RETRYING, states.RESTARTED]
+
+
+def _acquire_slot(flow, execution) -> bool:
+    """True if the execution may start now; else it is queued, cancelled or failed per the flow."""
+    concurrency = flow.concurrency
+    if not concurrency:
+        return True
+    limit = int(concurrency.get("limit", 1))
+    active = (models.Execution.objects.filter(namespace=execution.namespace, flow_id=execution.flow_id,
+                                              state__in=ACTIVE).exclude(pk=execution.id).count())
+    if active < limit:
+        return True
+    behavior = concurrency.get("behavior", "QUEUE")
+    if execution.state.current == states.QUEUED:
+        return False
+    if behavior == "CANCEL":
+        execution.state = execution.state.with_state(states.CANCELLED)
+    elif behavior == "FAIL":
+        execution.state = execution.state.with_state(states.FAILED)
+        execution.metadata["_concurrency_failed"] = True
+    else:
+        execution.state = execution.state.with_state(states.QUEUED)
+    return False
+
+
+def _queued_decision(execution):
+    from orchestrator.engine.executor import Decision
+
+    decision = Decision(execution_changed=True, ended=execution.state.is_terminated())
+    if execution.metadata.pop("_concurrency_failed", None):
+        decision.logs.append(LogLine("ERROR", "Flow is FAILED due to concurrency limit exceeded"))
+    return decision
+
+
+def _release_queued(execution) -> list[str]:
+    """The oldest QUEUED execution of the flow is advanced (it takes the freed slot)."""
+    queued = (models.Execution.objects.filter(namespace=execution.namespace, flow_id=execution.flow_id,
+                                              state=states.QUEUED).order_by("created").values_list("id", flat=True)[:1])
+    return list(queued)
+
+
+def sweep_interval() -> timedelta:
+    from django.conf import settings
+
+    return timedelta(seconds=settings.CELESTRA.get("SWEEP_INTERVAL", 1))
+
+
+@shared_task(name="orchestrator.fire_schedule", ignore_result=True)
+def fire_schedule(namespace: str, flow_id: str, trigger_id: str) -> str | None:
+    """Called by beat at each cron tick of a Schedule trigger: create the execution (spec §7.2)."""
+    from flows_app.services import create_execution, latest_flow
+    from orchestrator.engine.timeutil import iso
+
+    try:
+        _, flow = latest_flow(namespace, flow_id)
+    except CelestraError:
+        log.warning("schedule %s.%s/%s: flow not found", namespace, flow_id, trigger_id)
+        return None
+    trigger = next((t for t in flow.triggers if t.id == trigger_id), None)
+    if trigger is None or trigger.disabled:
+        return None
+    date = now().replace(second=0, microsecond=0)
+    variables: dict[str, Any] = {"date": iso(date)}
+    try:
+        from croniter import croniter
+
+        cron = croniter(str(trigger.props.get("cron")), date)
+        variables["next"] = iso(cron.get_next(type(date)))
+        cron = croniter(str(trigger.props.get("cron")), date)
+        variables["previous"] = iso(cron.get_prev(type(date)))
+    except Exception:  # noqa: BLE001 - next/previous are informative only
+        pass
+    try:
+        execution = create_execution(
+            namespace, flow_id, trigger.props.get("inputs") or {},
+            labels=trigger.props.get("labels") or None,
+            trigger={"id": trigger.id, "type": trigger.type, "variables": variables})
+    except CelestraError as exc:
+        log.warning("schedule %s.%s/%s: %s", namespace, flow_id, trigger_id, exc)
+        return None
+    return execution.id
