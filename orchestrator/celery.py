@@ -26,3 +26,7 @@ app.conf.task_routes = {
     "orchestrator.sweep": {"queue": EXECUTOR_QUEUE},
 }
 app.autodiscover_tasks(["orchestrator.runtime"], related_name="tasks")
+# The sweep wakes executions whose timer is due (retry waits...) and is run by the scheduler role.
+app.conf.beat_schedule = {
+    "celestra-sweep": {"task": "orchestrator.sweep", "schedule": 1.0, "options": {"queue": EXECUTOR_QUEUE}},
+}

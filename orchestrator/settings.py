@@ -94,6 +94,11 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     }
     DATABASES["default"].setdefault("TEST", {})["NAME"] = str(VAR_DIR / "test-celestra.sqlite3")
 
+else:
+    # The test run uses the configured database itself (created and dropped by the test runner),
+    # so that worker processes started by the tests, given the same DATABASE_URL, see its rows.
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = DATABASES["default"]["NAME"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS: list[dict] = []
 LANGUAGE_CODE = "en-us"

@@ -1,0 +1,122 @@
+"""``manage.py server ROLE``: run Celestra's process roles, modelled on ``kestra server``.
+
+* ``local``: SQLite and the in-process broker by default; executor, worker, sweep and beat
+  threads plus the web server, in one process. Loads ``flows/`` first.
+* ``standalone``: every role on this host as separate processes (Postgres + Redis from env).
+* ``executor``, ``worker [--groups a,b]``, ``webserver``, ``scheduler``: one role each.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+ROLES = ("local", "standalone", "executor", "worker", "webserver", "scheduler")
+
+
+class Command(BaseCommand):
+    help = "Run a Celestra server role: " + ", ".join(ROLES)
+
+    def add_arguments(self, parser):
+        parser.add_argument("role", choices=ROLES)
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8080)))
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--groups", default="", help="worker groups to consume besides 'default' (comma list)")
+        parser.add_argument("--no-default-group", action="store_true", help="worker: only the given groups")
+        parser.add_argument("--concurrency", type=int, default=int(os.environ.get("CELESTRA_CONCURRENCY", 8)))
+        parser.add_argument("--pool", default=os.environ.get("CELESTRA_POOL", "prefork"))
+        parser.add_argument("--flows", default=settings.CELESTRA["FLOWS_DIR"], help="directory of flows to load")
+
+    def handle(self, *args, **opts):
+        role = opts["role"]
+        groups = [g for g in opts["groups"].split(",") if g]
+        if role == "local":
+            return self.local(opts, groups)
+        if role == "executor":
+            return self.celery_worker(["executor"], opts["concurrency"], opts["pool"], "executor")
+        if role == "worker":
+            queues = [] if opts["no_default_group"] else ["worker.default"]
+            queues += [f"worker.{g}" for g in groups]
+            if not queues:
+                raise CommandError("a worker needs at least one group")
+            return self.celery_worker(queues, opts["concurrency"], opts["pool"], "worker")
+        if role == "scheduler":
+            return self.exec([sys.executable, "-m", "celery", "-A", "orchestrator", "beat", "-l", "INFO",
+                              "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"])
+        if role == "webserver":
+            return self.webserver(opts)
+        if role == "standalone":
+            return self.standalone(opts, groups)
+
+    def celery_worker(self, queues, concurrency, pool, name):
+        self.exec([sys.executable, "-m", "celery", "-A", "orchestrator", "worker", "-l", "INFO",
+                   "-Q", ",".join(queues), "-c", str(concurrency), "-P", pool, "-n", f"{name}@%h",
+                   "-O", "fair", "--without-gossip", "--without-mingle"])
+
+    def webserver(self, opts):
+        try:
+            import gunicorn  # noqa: F401
+        except ImportError:
+            call_command("runserver", f"{opts['host']}:{opts['port']}", "--noreload")
+            return
+        self.exec([sys.executable, "-m", "gunicorn", "orchestrator.wsgi", "-b", f"{opts['host']}:{opts['port']}",
+                   "-w", str(os.cpu_count() or 2)])
+
+    def exec(self, argv):
+        os.execv(argv[0], argv)
+
+    def local(self, opts, groups):
+        from flows_app.services import deploy_directory
+        from orchestrator.runtime.local import LocalRuntime
+
+        call_command("migrate", verbosity=0)
+        if opts["flows"] and os.path.isdir(opts["flows"]):
+            deployed = deploy_directory(opts["flows"])
+            self.stdout.write(f"Loaded {len(deployed)} flow(s) from {opts['flows']}")
+        runtime = LocalRuntime(groups=groups, concurrency=opts["concurrency"], beat=True,
+                               sweep_interval=settings.CELESTRA["SWEEP_INTERVAL"]).start()
+        self.stdout.write(f"Celestra local server on http://{opts['host']}:{opts['port']}/ "
+                          f"(API /api/v1/main, admin /admin)")
+        from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+        from django.core.servers.basehttp import ThreadedWSGIServer, get_internal_wsgi_application
+
+        class QuietHandler(WSGIRequestHandler):
+            def log_message(self, format, *args):  # noqa: A002 - signature of the base class
+                pass
+
+        httpd = make_server(opts["host"], opts["port"], get_internal_wsgi_application(),
+                            server_class=ThreadedWSGIServer, handler_class=QuietHandler)
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            runtime.stop()
+
+    def standalone(self, opts, groups):
+        """Every role as a child process; stops them all on SIGINT/SIGTERM."""
+        manage = [sys.executable, sys.argv[0]]
+        children = [
+            subprocess.Popen([*manage, "server", "executor", "--concurrency", "2"]),
+            subprocess.Popen([*manage, "server", "worker", "--groups", ",".join(groups),
+                              "--concurrency", str(opts["concurrency"])]),
+            subprocess.Popen([*manage, "server", "scheduler"]),
+            subprocess.Popen([*manage, "server", "webserver", "--host", opts["host"], "--port", str(opts["port"])]),
+        ]
+
+        def stop(*_):
+            for child in children:
+                child.terminate()
+
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            for child in children:
+                child.wait()
+        except KeyboardInterrupt:
+            stop()

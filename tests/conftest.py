@@ -1,0 +1,166 @@
+"""Shared fixtures.
+
+``runtime`` gives a running Celestra: with the in-process broker (the default), a Celery worker
+in a thread of the test process; with a real broker (``make test-services``: Postgres + Redis), real
+Celery worker processes started with ``manage.py server executor|worker``. Tests that run
+executions use ``transactional_db`` so that the workers see committed rows.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = settings.CELERY_BROKER_URL.split(":", 1)[0] not in ("memory",)
+
+
+def pytest_configure(config):
+    if os.environ.get("CELESTRA_REQUIRE_SERVICES"):
+        _require_services()
+
+
+def _require_services() -> None:
+    """Fail the run (never skip) when PostgreSQL or Redis is unreachable."""
+    import redis
+    import psycopg
+
+    db = settings.DATABASES["default"]
+    if "postgresql" not in db["ENGINE"]:
+        raise pytest.UsageError("CELESTRA_REQUIRE_SERVICES is set but DATABASE_URL is not PostgreSQL")
+    try:
+        with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres",
+                             dbname="postgres", connect_timeout=5):
+            pass
+    except Exception as exc:  # noqa: BLE001
+        raise pytest.UsageError(f"PostgreSQL is unreachable: {exc}") from exc
+    try:
+        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=5).ping()
+    except Exception as exc:  # noqa: BLE001
+        raise pytest.UsageError(f"Redis is unreachable at {settings.CELERY_BROKER_URL}: {exc}") from exc
+
+
+class ProcessRuntime:
+    """Real Celery worker processes: one executor, one default worker, one per extra group."""
+
+    def __init__(self, groups: list[str]):
+        self.groups = groups
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def start_role(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(ROOT / "var" / f"test-{name}.log", "ab")
+        proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "server", *args], cwd=ROOT,
+                                env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs[name] = proc
+        return proc
+
+    def start(self) -> "ProcessRuntime":
+        from orchestrator.celery import app
+
+        with app.connection_for_write() as conn:  # purge leftovers of an earlier run
+            for queue in ["executor", "worker.default", *[f"worker.{g}" for g in self.groups]]:
+                conn.default_channel.queue_declare(queue=queue, durable=True, auto_delete=False)
+                conn.default_channel.queue_purge(queue)
+        self.start_role("executor", "executor", "--concurrency", "2", "--pool", "threads")
+        self.start_role("worker", "worker", "--concurrency", "2", "--pool", "prefork")
+        for group in self.groups:
+            self.start_role(f"worker-{group}", "worker", "--groups", group, "--no-default-group",
+                            "--concurrency", "1", "--pool", "prefork")
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        from orchestrator.celery import app
+
+        expected = len(self.procs)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            replies = app.control.ping(timeout=1.0) or []
+            if len(replies) >= expected:
+                return
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see var/test-{name}.log")
+        raise RuntimeError("Celery workers did not answer a ping in time")
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="session")
+def runtime(django_db_setup, django_db_blocker):
+    """A running executor + workers (groups: default and gpu) for the whole session."""
+    from orchestrator.runtime.local import LocalRuntime
+
+    groups = ["gpu"]
+    if SERVICES:
+        proc_runtime = ProcessRuntime(groups).start()
+        sweeper = LocalSweeper(django_db_blocker).start()
+        yield proc_runtime
+        sweeper.stop()
+        proc_runtime.stop()
+    else:
+        with django_db_blocker.unblock():
+            local = LocalRuntime(groups=groups, concurrency=8, sweep_interval=0.2).start()
+            yield local
+            local.stop()
+
+
+class LocalSweeper:
+    """The timer sweep (the scheduler role's job) in a thread of the test process."""
+
+    def __init__(self, blocker):
+        import threading
+
+        self.blocker = blocker
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def start(self) -> "LocalSweeper":
+        self.thread.start()
+        return self
+
+    def loop(self) -> None:
+        from django.db import close_old_connections
+
+        from orchestrator.runtime.tasks import sweep
+
+        with self.blocker.unblock():
+            while not self.stop_event.wait(0.2):
+                try:
+                    sweep()
+                except Exception:  # noqa: BLE001 - tables may be flushed between tests
+                    pass
+                finally:
+                    close_old_connections()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def run_flow(runtime, transactional_db):
+    """Deploy a flow source, run it with inputs, wait for the end; returns the engine Execution."""
+    from flows_app.services import create_execution, deploy_flow, wait_for
+    from orchestrator.runtime.flows import clear_cache
+
+    def _run(source: str, inputs: dict | None = None, timeout: float = 60, **kwargs):
+        clear_cache()
+        deployed = deploy_flow(source)
+        execution = create_execution(deployed.parsed.namespace, deployed.parsed.id, inputs or {}, **kwargs)
+        return wait_for(execution.id, timeout=timeout)
+
+    return _run
