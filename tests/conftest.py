@@ -14,10 +14,15 @@ import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = settings.CELERY_BROKER_URL.split(":", 1)[0] not in ("memory",)
+
+
+def services_mode() -> bool:
+    """True when the broker is a real one (Redis): workers then run as separate processes."""
+    from django.conf import settings
+
+    return settings.CELERY_BROKER_URL.split(":", 1)[0] != "memory"
 
 
 def pytest_configure(config):
@@ -27,8 +32,9 @@ def pytest_configure(config):
 
 def _require_services() -> None:
     """Fail the run (never skip) when PostgreSQL or Redis is unreachable."""
-    import redis
     import psycopg
+    import redis
+    from django.conf import settings
 
     db = settings.DATABASES["default"]
     if "postgresql" not in db["ENGINE"]:
@@ -105,7 +111,7 @@ def runtime(django_db_setup, django_db_blocker):
     from orchestrator.runtime.local import LocalRuntime
 
     groups = ["gpu"]
-    if SERVICES:
+    if services_mode():
         proc_runtime = ProcessRuntime(groups).start()
         sweeper = LocalSweeper(django_db_blocker).start()
         yield proc_runtime

@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol
 
 import yaml
 
+from . import yamlload
 from .errors import InputValidationError
 from .timeutil import format_duration, parse_duration
 
@@ -406,20 +407,6 @@ def _local_time_json(value: _LocalTime) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# YAML text without implicit timestamps (Jackson keeps them as strings)
-# ---------------------------------------------------------------------------------------------------------
-
-class _YamlLoader(yaml.SafeLoader):
-    """SafeLoader that leaves dates as text, so YAML inputs stay JSON-ready."""
-
-
-_YamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-# ---------------------------------------------------------------------------------------------------------
 # Coercion (text/native → typed), checks (constraints) and JSON output, per type
 # ---------------------------------------------------------------------------------------------------------
 
@@ -524,7 +511,8 @@ def _coerce_json(value: Any) -> Any:
 def _coerce_yaml(value: Any) -> Any:
     if isinstance(value, (Mapping, list, tuple)) or value is None or isinstance(value, (bool, int, float)):
         return _json_ready(value)
-    return _json_ready(yaml.load(_text(value), Loader=_YamlLoader))  # noqa: S506 - a SafeLoader subclass
+    # the flow-file loader: YAML 1.2 core scalars (dates stay text), duplicate keys refused, like Jackson
+    return _json_ready(yamlload.load(_text(value)))
 
 
 def _as_list(type_name: str, value: Any) -> list[Any]:
@@ -632,7 +620,8 @@ def _coerce(type_name: str, ident: str, value: Any, definition: Mapping[str, Any
             elements = _as_list(type_name, value)
             if item_type is None:
                 return [_json_ready(element) for element in elements]
-            if not isinstance(item_type, str) or item_type not in SUPPORTED_TYPES or item_type in ("ARRAY", "MULTISELECT"):
+            if not isinstance(item_type, str) or item_type not in SUPPORTED_TYPES \
+                    or item_type in ("ARRAY", "MULTISELECT"):
                 raise _Invalid(f"`itemType` cannot be `{item_type}`")
             item_definition = {"id": ident, "type": item_type}
             typed = []
@@ -647,7 +636,7 @@ def _coerce(type_name: str, ident: str, value: Any, definition: Mapping[str, Any
             return _json_ready(value)
     except _Invalid:
         raise
-    except (ValueError, TypeError, yaml.YAMLError) as exc:
+    except (ValueError, TypeError, yaml.YAMLError, yamlload.YamlError) as exc:
         raise _parse_error(type_name, value, str(exc)) from None
     raise _Invalid(f"Invalid type: {type_name}")
 
@@ -802,7 +791,11 @@ class _Resolver:
         return [self.results[ident] for ident in self.definitions]
 
     def _render_context(self) -> dict[str, Any]:
-        resolved = {ident: r.value for ident, r in self.results.items() if r.enabled and not r.errors}
+        # Like Kestra, inputs that have ``defaults`` but are not resolved (yet) are visible as null, so that
+        # ``{{ inputs.other ?? 'x' }}`` does not fail on an undefined variable.
+        resolved: dict[str, Any] = {ident: None for ident, definition in self.definitions.items()
+                                    if definition.get("defaults") is not None}
+        resolved.update({ident: r.value for ident, r in self.results.items() if r.enabled and not r.errors})
         base_inputs = self.context.get("inputs")
         inputs = _nest(resolved)
         if isinstance(base_inputs, Mapping):
@@ -1143,10 +1136,12 @@ def validate_definitions(definitions: list[dict] | None) -> list[tuple[str, str]
     for ident, dependencies in graph.items():
         for dependency in dependencies:
             if dependency not in graph:
-                violations.append(("inputs", f"Input with id '{ident}' depends on a non-existent input '{dependency}'."))
+                violations.append(
+                    ("inputs", f"Input with id '{ident}' depends on a non-existent input '{dependency}'."))
         cycle = _find_cycle(ident, graph)
         if cycle is not None:
-            violations.append(("inputs", f"Cycle dependency detected for input with id '{ident}': [{', '.join(cycle)}]"))
+            violations.append(
+                ("inputs", f"Cycle dependency detected for input with id '{ident}': [{', '.join(cycle)}]"))
     return violations
 
 

@@ -1,0 +1,197 @@
+"""``io.kestra.plugin.core.execution``: tasks about the current (or other) executions."""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict
+
+from orchestrator.engine.errors import CelestraError, TaskFailure, TaskKilled
+from orchestrator.engine.plugins import EXECUTION_UPDATABLE, RUNNABLE, RunContext, register
+
+from ._common import CorePlugin, Props, StateName, Text
+from ._common import Labels as LabelsValue
+
+try:  # the expression engine owns truthiness; fall back to the same rule when it is absent
+    from orchestrator.engine.expressions import is_truthy
+except ImportError:  # pragma: no cover - depends on which engine modules are installed
+    from orchestrator.engine.truthy import is_truthy
+
+_PREFIX = "io.kestra.core.tasks.executions."
+
+
+@register
+class Fail(CorePlugin):
+    """Fail the task (with ``errorMessage``) when ``condition`` is absent or truthy."""
+
+    type = "io.kestra.plugin.core.execution.Fail"
+    aliases = (_PREFIX + "Fail",)
+    kind = RUNNABLE
+
+    class Props(Props):
+        condition: Optional[Text] = None
+        errorMessage: Text = "Task failure"
+
+    def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        props = self.task.props
+        condition = props.get("condition")
+        if condition is not None and not is_truthy(ctx.render_string(condition)):
+            return None
+        raise TaskFailure(ctx.render_string(props.get("errorMessage") or "Task failure"))
+
+
+@register
+class Assert(CorePlugin):
+    """Fail when any rendered condition is falsy (or cannot be rendered)."""
+
+    type = "io.kestra.plugin.core.execution.Assert"
+    kind = RUNNABLE
+
+    class Props(Props):
+        conditions: list[Text]
+        errorMessage: Optional[Text] = None
+
+    def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        props = self.task.props
+        failed = succeeded = 0
+        for condition in props.get("conditions") or []:
+            try:
+                rendered = ctx.render_string(condition)
+            except TaskKilled:
+                raise
+            except CelestraError as exc:
+                ctx.log("ERROR", f"Assertion `{condition}` failed, failed to render `{exc}`")
+                failed += 1
+                continue
+            if is_truthy(rendered):
+                succeeded += 1
+            else:
+                ctx.log("ERROR", f"Assertion `{condition}` failed!")
+                failed += 1
+        ctx.metric("counter", "success", float(succeeded))
+        ctx.metric("counter", "failed", float(failed))
+        if failed:
+            message = f"{failed} assertion{'s' if failed > 1 else ''} failed!"
+            if props.get("errorMessage") is not None:
+                message += "\n" + ctx.render_string(props["errorMessage"])
+            raise TaskFailure(message)
+        return None
+
+
+@register
+class Labels(CorePlugin):
+    """Add or replace labels of the current execution (applied by the executor)."""
+
+    type = "io.kestra.plugin.core.execution.Labels"
+    aliases = (_PREFIX + "Labels",)
+    kind = EXECUTION_UPDATABLE
+
+    class Props(Props):
+        labels: LabelsValue
+
+    @classmethod
+    def validate_node(cls, node: Any) -> list[tuple[str, str]]:
+        labels = node.props.get("labels")
+        pairs: list[tuple[Any, Any]] = []
+        if isinstance(labels, dict):
+            pairs = list(labels.items())
+        elif isinstance(labels, list):
+            pairs = [(item.get("key"), item.get("value")) for item in labels if isinstance(item, dict)]
+        return [("labels", f"System labels can only be set by Kestra itself, offending label: {key}={value}")
+                for key, value in pairs if isinstance(key, str) and key.startswith("system.")]
+
+
+@register
+class Exit(CorePlugin):
+    """End the execution now, in ``state`` (applied by the executor)."""
+
+    type = "io.kestra.plugin.core.execution.Exit"
+    kind = EXECUTION_UPDATABLE
+
+    class Props(Props):
+        state: Literal["SUCCESS", "WARNING", "KILLED", "FAILED", "CANCELED"] = "SUCCESS"
+
+
+@register
+class SetVariables(CorePlugin):
+    """Merge ``variables`` into the execution variables seen as ``vars.*`` by later tasks."""
+
+    type = "io.kestra.plugin.core.execution.SetVariables"
+    kind = EXECUTION_UPDATABLE
+
+    class Props(Props):
+        variables: dict[str, Any]
+        overwrite: bool = True
+
+
+@register
+class UnsetVariables(CorePlugin):
+    """Remove execution variables (dotted paths allowed)."""
+
+    type = "io.kestra.plugin.core.execution.UnsetVariables"
+    kind = EXECUTION_UPDATABLE
+
+    class Props(Props):
+        variables: list[Text]
+
+
+@register
+class Resume(CorePlugin):
+    """Resume a paused execution (the current one by default)."""
+
+    type = "io.kestra.plugin.core.execution.Resume"
+    kind = RUNNABLE
+
+    class Props(Props):
+        executionId: Optional[Text] = None
+        namespace: Optional[Text] = None
+        flowId: Optional[Text] = None
+        inputs: Optional[dict[str, Any]] = None
+
+
+class _FlowRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    namespace: Text
+    flowId: Text
+
+
+@register
+class Count(CorePlugin):
+    """Count executions per flow between two dates, keeping flows whose ``expression`` is true."""
+
+    type = "io.kestra.plugin.core.execution.Count"
+    aliases = (_PREFIX + "Counts",)
+    kind = RUNNABLE
+
+    class Props(Props):
+        flows: Optional[list[_FlowRef]] = None
+        namespaces: Optional[list[Text]] = None
+        states: Optional[list[StateName]] = None
+        startDate: Text
+        endDate: Optional[Text] = None
+        expression: Text
+
+    @classmethod
+    def validate_node(cls, node: Any) -> list[tuple[str, str]]:
+        if not node.props.get("flows") and not node.props.get("namespaces"):
+            return [("", "Invalid Count task: either 'flows' or 'namespaces' must be set")]
+        return []
+
+
+@register
+class PurgeExecutions(CorePlugin):
+    """Delete terminated executions (and their logs, metrics, files) matching a filter."""
+
+    type = "io.kestra.plugin.core.execution.PurgeExecutions"
+    aliases = ("io.kestra.core.tasks.storages.Purge", "io.kestra.plugin.core.storage.Purge")
+    kind = RUNNABLE
+
+    class Props(Props):
+        namespace: Optional[Text] = None
+        flowId: Optional[Text] = None
+        startDate: Optional[Text] = None
+        endDate: Text
+        states: Optional[list[StateName]] = None
+        purgeExecution: bool = True
+        purgeLog: bool = True
+        purgeMetric: bool = True
+        purgeStorage: bool = True
