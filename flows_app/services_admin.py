@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -29,7 +28,6 @@ EXPRESSION_CONDITIONS = frozenset({
     "io.kestra.core.models.conditions.types.VariableCondition",
 })
 SYSTEM_PREFIX = "system."
-CORRELATION_ID = "system.correlationId"
 
 
 class ExecutionNotFound(CelestraError):
@@ -50,21 +48,20 @@ class WebhookNotFound(CelestraError):
 
 # --- flows ---------------------------------------------------------------------------------------------
 
-_DOCUMENT_SEPARATOR = re.compile(r"^---[ \t]*$", re.MULTILINE)
-
-
 def split_documents(text: str) -> list[str]:
     """A multi-document YAML body, one source text per flow (empty documents dropped)."""
-    return [doc.strip("\n") + "\n" for doc in _DOCUMENT_SEPARATOR.split(text) if doc.strip()]
+    from orchestrator.engine.yamlload import split_documents as split
+
+    return [piece for piece, _ in split(text) if piece.strip()]
 
 
 def _raw_identity(source: str) -> tuple[str | None, str | None, int | None]:
     """``id``, ``namespace`` and ``revision`` read from the YAML even when the flow is invalid."""
-    import yaml
+    from orchestrator.engine.yamlload import load
 
     try:
-        data = yaml.safe_load(source)
-    except yaml.YAMLError:
+        data = load(source)
+    except CelestraError:
         return None, None, None
     if not isinstance(data, dict):
         return None, None, None
@@ -75,13 +72,8 @@ def _raw_identity(source: str) -> tuple[str | None, str | None, int | None]:
 
 
 def _validation_message(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None) or []
-    parts = []
-    for error in errors:
-        path = getattr(error, "path", None)
-        message = getattr(error, "message", None) or str(error)
-        parts.append(f"{path}: {message}" if path else message)
-    return ", ".join(parts) or str(exc)
+    """Every error of an invalid flow on one line (``label: message, …``)."""
+    return ", ".join(str(error) for error in getattr(exc, "errors", None) or []) or str(exc)
 
 
 def validate_flows(text: str) -> list[dict[str, Any]]:
@@ -98,6 +90,7 @@ def validate_flows(text: str) -> list[dict[str, Any]]:
             parsed = parse(source)
         except FlowValidationError as exc:
             report["constraints"] = _validation_message(exc)
+            report["warnings"] = [str(w) for w in getattr(exc, "warnings", None) or []]
         except CelestraError as exc:
             report["constraints"] = str(exc)
         else:
@@ -374,11 +367,17 @@ def _canonical(type_name: str) -> str:
         return type_name
 
 
-def _props(node: Any) -> dict[str, Any]:
+def trigger_props(node: Any) -> dict[str, Any]:
     if isinstance(node, dict):
         return node
     props = getattr(node, "props", None)
     return props if isinstance(props, dict) else {}
+
+
+def _attribute(node: Any, name: str) -> Any:
+    """A parsed trigger's own attribute (``inputs``, ``labels``...), else the raw property."""
+    value = getattr(node, name, None)
+    return value if value is not None else trigger_props(node).get(name)
 
 
 def _type(node: Any) -> str:
@@ -419,7 +418,7 @@ def find_webhook(namespace: str, flow_id: str, key: str) -> tuple[models.Flow, A
         if getattr(trigger, "disabled", False) or _canonical(_type(trigger)) != WEBHOOK:
             continue
         try:
-            rendered = str(_render(_props(trigger).get("key"), context)).strip()
+            rendered = str(_render(trigger_props(trigger).get("key"), context)).strip()
         except Exception:  # noqa: BLE001 - a key that cannot be rendered (missing secret...) is skipped
             log.warning("webhook %s.%s/%s: unable to render the key, ignored", namespace, flow_id, trigger.id)
             continue
@@ -432,10 +431,10 @@ def _conditions_hold(trigger: Any, context: dict[str, Any]) -> bool:
     """All conditions must hold; Expression conditions are rendered, others cannot apply to a webhook call."""
     conditions = getattr(trigger, "conditions", None)
     if conditions is None:
-        conditions = _props(trigger).get("conditions")
+        conditions = trigger_props(trigger).get("conditions")
     for condition in conditions or []:
         if _canonical(_type(condition)) in EXPRESSION_CONDITIONS:
-            if not _truthy(_render(_props(condition).get("expression"), context)):
+            if not _truthy(_render(trigger_props(condition).get("expression"), context)):
                 return False
     return True
 
@@ -457,9 +456,8 @@ def trigger_webhook(namespace: str, flow_id: str, key: str, call: WebhookCall) -
                "execution": {"id": execution_id}, "trigger": variables, "labels": labels}
     if not _conditions_hold(trigger, context):
         return None, trigger
-    props = _props(trigger)
-    inputs = _render(props.get("inputs") or {}, context)
-    trigger_labels = props.get("labels")
+    inputs = _render(_attribute(trigger, "inputs") or {}, context)
+    trigger_labels = _attribute(trigger, "labels")
     if isinstance(trigger_labels, dict):
         trigger_labels = {str(k): str(_render(v, context)) for k, v in trigger_labels.items()}
     elif isinstance(trigger_labels, list):
@@ -467,5 +465,6 @@ def trigger_webhook(namespace: str, flow_id: str, key: str, call: WebhookCall) -
                           if isinstance(l, dict) and "key" in l]
     execution = create_execution(
         namespace, flow_id, inputs if isinstance(inputs, dict) else {}, labels=trigger_labels or None,
-        trigger={"id": trigger.id, "type": _canonical(_type(trigger)), "variables": variables}, execution_id=execution_id)
+        trigger={"id": trigger.id, "type": _canonical(_type(trigger)), "variables": variables},
+        execution_id=execution_id)
     return execution, trigger

@@ -88,8 +88,7 @@ def flow_errors(exc: Exception) -> list[dict[str, Any]]:
     for error in getattr(exc, "errors", None) or []:
         path = getattr(error, "path", None)
         line = getattr(error, "line", None)
-        message = getattr(error, "message", None) or str(error)
-        entry: dict[str, Any] = {"message": f"{path}: {message}" if path else message, "path": path or ""}
+        entry: dict[str, Any] = {"message": str(error), "path": path or ""}
         if line is not None:
             entry["line"] = line
         out.append(entry)
@@ -114,10 +113,20 @@ def _is_flow_validation_error(exc: Exception) -> bool:
 
 def celestra_response(exc: CelestraError, request: Any) -> Response:
     """The response for an error raised on purpose by the engine or a service."""
+    from flows_app import services_admin
     from flows_app.services import FlowDisabled, IllegalFlowUpdate
 
     if isinstance(exc, ApiError):
         return error_response(request, exc.status_code, _joined(exc.reason, exc.message), exc.errors)
+    if isinstance(exc, (services_admin.ExecutionNotFound, services_admin.WebhookNotFound)):
+        return error_response(request, 404, _joined("Not Found", str(exc)))
+    if isinstance(exc, services_admin.IllegalExecutionState):
+        return error_response(request, 409, _joined("Illegal state", str(exc)))
+    if isinstance(exc, services_admin.ExecutionNotTerminated):
+        return error_response(request, 400, _joined("Bad Request", str(exc)))
+    if isinstance(exc, services_admin.FlowsInvalid):
+        errors = [{"message": message, "path": path} for path, message in exc.errors]
+        return error_response(request, 422, _joined("Invalid entity", str(exc)), errors)
     if isinstance(exc, InputValidationError):
         errors = [{"message": message, "path": input_id} for input_id, message in exc.errors]
         return error_response(request, 422, _joined("Invalid entity", str(exc)), errors)

@@ -22,7 +22,7 @@ class LabelSerializer(serializers.Serializer):
 class SecretSerializer(serializers.Serializer):
     key = serializers.RegexField(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]*$", max_length=256)
     value = serializers.CharField(allow_blank=True, trim_whitespace=False)
-    description = serializers.CharField(allow_blank=True, required=False, default="")
+    description = serializers.CharField(allow_blank=True, allow_null=True, default="")
 
 
 # --- flows --------------------------------------------------------------------------------------------
@@ -67,9 +67,13 @@ def _parsed_json(parsed: Any) -> dict[str, Any] | None:
 
 
 def _source_json(source: str) -> dict[str, Any]:
+    """The flow document as JSON, read with the flow parser's YAML rules (dates stay text)."""
+    from orchestrator.engine.errors import CelestraError
+    from orchestrator.engine.yamlload import load
+
     try:
-        data = yaml.safe_load(source)
-    except yaml.YAMLError:
+        data = load(source)
+    except (CelestraError, yaml.YAMLError):
         data = None
     return _jsonable(data) if isinstance(data, dict) else {}
 

@@ -1,1 +1,61 @@
-urlpatterns: list = []
+"""Kestra's REST paths under ``/api/v1/main/…`` (tenant ``main``) and the tenant-less ``/api/v1/…`` form.
+
+Order matters where Kestra's router prefers a literal segment over a variable one:
+``/flows/search`` before ``/flows/{namespace}``, ``/executions/search`` before ``/executions/{id}``.
+"""
+from __future__ import annotations
+
+from django.urls import include, path, re_path
+
+from secrets_app import api as secrets_api
+from storage_app import api as storage_api
+
+from .views import executions, flows, misc
+
+ns = "<str:namespace>"
+
+routes = [
+    # flows
+    path("flows", flows.FlowCreateView.as_view()),
+    path("flows/search", flows.FlowSearchView.as_view()),
+    path("flows/validate", flows.FlowValidateView.as_view()),
+    path("flows/bulk", flows.FlowBulkView.as_view()),
+    path("flows/distinct-namespaces", flows.DistinctNamespacesView.as_view()),
+    path(f"flows/{ns}", flows.NamespaceFlowsView.as_view()),
+    path(f"flows/{ns}/<str:flow_id>", flows.FlowView.as_view()),
+    path(f"flows/{ns}/<str:flow_id>/revisions", flows.FlowRevisionsView.as_view()),
+    # executions
+    path("executions", executions.ExecutionSearchView.as_view()),
+    path("executions/search", executions.ExecutionSearchView.as_view()),
+    path(f"executions/webhook/{ns}/<str:flow_id>/<str:key>", executions.WebhookView.as_view()),
+    path(f"executions/webhook/{ns}/<str:flow_id>/<str:key>/<path:path>", executions.WebhookView.as_view()),
+    path(f"executions/trigger/{ns}/<str:flow_id>", executions.ExecutionCreateView.as_view()),
+    path(f"executions/{ns}/<str:flow_id>/validate", executions.ExecutionValidateView.as_view()),
+    path("executions/<str:execution_id>", executions.ExecutionView.as_view()),
+    path("executions/<str:a>/<str:b>", executions.ExecutionActionView.as_view()),
+    # logs and metrics
+    path("logs/search", executions.LogSearchView.as_view()),
+    path("logs/<str:execution_id>", executions.LogsView.as_view()),
+    path("logs/<str:execution_id>/download", executions.LogsDownloadView.as_view()),
+    path("metrics/<str:execution_id>", executions.MetricsView.as_view()),
+    # namespaces: KV, secrets, files
+    path("namespaces/search", flows.NamespaceSearchView.as_view()),
+    path(f"namespaces/{ns}", flows.NamespaceView.as_view()),
+    path(f"namespaces/{ns}/kv", storage_api.KVListView.as_view()),
+    path(f"namespaces/{ns}/kv/<str:key>", storage_api.KVView.as_view()),
+    path(f"namespaces/{ns}/secrets", secrets_api.SecretsView.as_view()),
+    path(f"namespaces/{ns}/secrets/<str:key>", secrets_api.SecretView.as_view()),
+    path(f"namespaces/{ns}/files", storage_api.NamespaceFilesView.as_view()),
+    path(f"namespaces/{ns}/files/directory", storage_api.NamespaceDirectoryView.as_view()),
+    path(f"namespaces/{ns}/files/stats", storage_api.NamespaceFileStatsView.as_view()),
+    path(f"namespaces/{ns}/files/search", storage_api.NamespaceFileSearchView.as_view()),
+    # misc
+    path("configs", misc.ConfigsView.as_view()),
+    path("plugins", misc.PluginsView.as_view()),
+]
+
+urlpatterns = [
+    path("main/", include(routes)),
+    *routes,
+    re_path(r"^.*$", misc.UnknownRouteView.as_view()),
+]

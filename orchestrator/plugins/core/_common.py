@@ -86,6 +86,14 @@ class CorePlugin(Plugin):
     renamed_props: ClassVar[dict[str, str]] = {}
     #: conditions and triggers: property name -> "list" or "map" of nested conditions
     condition_fields: ClassVar[dict[str, str]] = {}
+    #: condition fields that must hold at least one condition (Not, Or, MultipleCondition)
+    required_condition_fields: ClassVar[frozenset[str]] = frozenset()
+    #: Subflow and ForEachItem: the parser reports a call to the flow itself
+    calls_subflow: ClassVar[bool] = False
+    #: properties holding input definitions (Pause ``onResume``), checked like flow inputs
+    input_fields: ClassVar[frozenset[str]] = frozenset()
+    #: deprecated types are listed in ``Flow.deprecated_paths`` (Kestra's validation warnings)
+    deprecated: ClassVar[bool] = False
     #: triggers that create executions with ``inputs`` name themselves here ("Schedule", "Webhook")
     #: for the "Missing inputs for <kind> Trigger" check
     supplies_inputs: ClassVar[str | None] = None

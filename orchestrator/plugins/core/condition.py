@@ -130,6 +130,7 @@ class FlowCondition(CorePlugin):
     type = _NEW + "FlowCondition"
     aliases = (_OLD + "FlowCondition",)
     kind = CONDITION
+    deprecated = True
 
     class Props(Props):
         namespace: Text
@@ -143,6 +144,7 @@ class FlowNamespaceCondition(CorePlugin):
     type = _NEW + "FlowNamespaceCondition"
     aliases = (_OLD + "FlowNamespaceCondition",)
     kind = CONDITION
+    deprecated = True
 
     class Props(Props):
         namespace: Text
@@ -168,6 +170,7 @@ class MultipleCondition(CorePlugin):
     aliases = (_OLD + "MultipleCondition",)
     kind = CONDITION
     condition_fields = {"conditions": "map"}
+    required_condition_fields = frozenset({"conditions"})
 
     class Props(Props):
         id: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$")
@@ -183,6 +186,7 @@ class Not(CorePlugin):
     aliases = _names("Not")
     kind = CONDITION
     condition_fields = {"conditions": "list"}
+    required_condition_fields = frozenset({"conditions"})
 
     class Props(Props):
         pass
@@ -194,6 +198,7 @@ class Or(CorePlugin):
     aliases = _names("Or")
     kind = CONDITION
     condition_fields = {"conditions": "list"}
+    required_condition_fields = frozenset({"conditions"})
 
     class Props(Props):
         pass

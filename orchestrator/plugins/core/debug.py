@@ -39,6 +39,7 @@ class Echo(CorePlugin):
     type = "io.kestra.plugin.core.debug.Echo"
     aliases = ("io.kestra.core.tasks.debugs.Echo",)
     kind = RUNNABLE
+    deprecated = True
 
     class Props(Props):
         format: Text

@@ -5,7 +5,7 @@ decided by the executor. Sleep is the one runnable of this group.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import Field
 
@@ -102,6 +102,7 @@ class EachSequential(CorePlugin):
     type = "io.kestra.plugin.core.flow.EachSequential"
     aliases = (_PREFIX + "EachSequential",)
     kind = FLOWABLE
+    deprecated = True
     task_fields = {"tasks": "list", **_LOCAL_HANDLERS}
     required_task_fields = frozenset({"tasks"})
 
@@ -116,6 +117,7 @@ class EachParallel(CorePlugin):
     type = "io.kestra.plugin.core.flow.EachParallel"
     aliases = (_PREFIX + "EachParallel",)
     kind = FLOWABLE
+    deprecated = True
     task_fields = {"tasks": "list", **_LOCAL_HANDLERS}
     required_task_fields = frozenset({"tasks"})
 
@@ -211,8 +213,7 @@ class Pause(CorePlugin):
     kind = FLOWABLE
     task_fields = {"tasks": "list", "onPause": "single", **_LOCAL_HANDLERS}
     renamed_props = {"delay": "pauseDuration"}
-    #: properties holding input definitions, validated like flow inputs
-    input_fields: ClassVar[frozenset[str]] = frozenset({"onResume"})
+    input_fields = frozenset({"onResume"})
 
     class Props(Props):
         pauseDuration: Optional[Duration] = None
@@ -263,8 +264,7 @@ class Subflow(CorePlugin):
     type = "io.kestra.plugin.core.flow.Subflow"
     aliases = (_PREFIX + "Subflow", _PREFIX + "Flow")
     kind = EXECUTABLE
-    #: the flow parser reports a call to the flow itself ("Recursive call to flow")
-    calls_subflow: ClassVar[bool] = True
+    calls_subflow = True
 
     class Props(_SubflowProps):
         outputs: Optional[dict[str, Any]] = None  # deprecated since 0.15, still honoured
@@ -289,7 +289,7 @@ class ForEachItem(CorePlugin):
     aliases = (_PREFIX + "ForEachItem",)
     kind = FLOWABLE
     task_fields = dict(_LOCAL_HANDLERS)
-    calls_subflow: ClassVar[bool] = True
+    calls_subflow = True
 
     class Props(_SubflowProps):
         items: Text
@@ -346,6 +346,7 @@ class Template(CorePlugin):
     type = "io.kestra.plugin.core.flow.Template"
     aliases = (_PREFIX + "Template",)
     kind = FLOWABLE
+    deprecated = True
     task_fields = dict(_LOCAL_HANDLERS)
 
     class Props(Props):

@@ -1,7 +1,7 @@
 """``io.kestra.plugin.core.log``: write, fetch and purge execution logs."""
 from __future__ import annotations
 
-from typing import Any, ClassVar, Optional
+from typing import Any, Optional
 
 from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
@@ -70,5 +70,3 @@ class PurgeLogs(CorePlugin):
         startDate: Optional[Text] = None
         endDate: Text
 
-
-__all__ = ["Log", "Fetch", "PurgeLogs", "LEVELS", "render_level"]

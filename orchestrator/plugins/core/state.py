@@ -30,6 +30,7 @@ class Get(CorePlugin):
     type = "io.kestra.plugin.core.state.Get"
     aliases = (_PREFIX + "Get",)
     kind = RUNNABLE
+    deprecated = True
 
     class Props(_StateProps):
         errorOnMissing: bool = False
@@ -40,6 +41,7 @@ class Set(CorePlugin):
     type = "io.kestra.plugin.core.state.Set"
     aliases = (_PREFIX + "Set",)
     kind = RUNNABLE
+    deprecated = True
 
     class Props(_StateProps):
         data: dict[str, Any]
@@ -50,9 +52,8 @@ class Delete(CorePlugin):
     type = "io.kestra.plugin.core.state.Delete"
     aliases = (_PREFIX + "Delete",)
     kind = RUNNABLE
+    deprecated = True
 
     class Props(_StateProps):
         errorOnMissing: bool = False
 
-
-__all__ = ["AbstractState", "Get", "Set", "Delete"]

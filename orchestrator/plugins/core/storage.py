@@ -119,6 +119,7 @@ class LocalFiles(CorePlugin):
     type = "io.kestra.plugin.core.storage.LocalFiles"
     aliases = (_PREFIX + "LocalFiles",)
     kind = RUNNABLE
+    deprecated = True
 
     class Props(Props):
         inputs: Optional[Union[dict[str, Any], Text]] = None

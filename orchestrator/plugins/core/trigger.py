@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Literal, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -64,7 +64,6 @@ class Schedule(CorePlugin):
         lateMaximumDelay: Optional[Duration] = None
         recoverMissedSchedules: Optional[Literal["ALL", "LAST", "NONE"]] = None
         backfill: Optional[dict[str, Any]] = None
-        scheduleConditions: Optional[list[Any]] = None
         interval: Optional[Duration] = None
 
     @classmethod
@@ -89,7 +88,6 @@ class ScheduleOnDates(CorePlugin):
 
     type = "io.kestra.plugin.core.trigger.ScheduleOnDates"
     kind = TRIGGER
-    supplies_inputs: ClassVar[str | None] = None
 
     class Props(Props):
         dates: Any

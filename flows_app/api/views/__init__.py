@@ -1,0 +1,1 @@
+"""API views, one module per resource; they parse the request, call a service and shape the answer."""
