@@ -123,7 +123,7 @@ REST_FRAMEWORK = {
 }
 
 # --- Celery -------------------------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://")
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "memory://localhost/")
 CELERY_RESULT_BACKEND = None  # completion travels as messages; nothing waits on results
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
@@ -135,6 +135,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": envint("CELESTRA_VISIBILITY_TIMEOUT", 3600),
 }
+if CELERY_BROKER_URL.startswith("memory://"):
+    # The in-process transport polls its queues; the default (1 s) would add a second per hop.
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.005
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 

@@ -1,0 +1,141 @@
+"""An in-memory runner: the executor's decisions and the plugins, with no database and no broker.
+
+It drives one execution to its end synchronously (jobs run in the calling thread, in order).
+The engine's tests use it, and so does the executor benchmark; production never does.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import expressions, states
+from .errors import CelestraError, TaskFailure, TaskKilled
+from .executor import Environment, LogLine, WorkerJob, apply_result, decide
+from .flow import Flow, parse_flow
+from .inputs import resolve_inputs
+from .model import Execution
+from .timeutil import now, parse_duration
+
+
+class MemoryRunContext:
+    def __init__(self, job: WorkerJob):
+        self.task_id = job.task_id
+        self.execution_id = job.execution_id
+        self.namespace = job.namespace
+        self.flow_id = job.flow_id
+        self.variables = job.context
+        self.logs: list[dict[str, Any]] = []
+        self.metrics: list[dict[str, Any]] = []
+        self.slept = 0.0
+
+    def render(self, value: Any) -> Any:
+        return expressions.render(value, self.variables)
+
+    def render_string(self, value: Any) -> str:
+        return expressions.render_string(value, self.variables)
+
+    def log(self, level: str, message: str) -> None:
+        self.logs.append({"level": "WARN" if level == "WARNING" else level, "message": str(message),
+                          "timestamp": now().isoformat()})
+
+    def metric(self, kind: str, name: str, value: float, tags: dict[str, str] | None = None) -> None:
+        self.metrics.append({"type": kind, "name": name, "value": value, "tags": tags or {}})
+
+    def sleep(self, seconds: float) -> None:
+        self.slept += seconds  # simulated time: the runner does not wait
+
+
+@dataclass
+class MemoryRun:
+    flow: Flow
+    execution: Execution
+    logs: list[LogLine] = field(default_factory=list)
+    jobs: list[WorkerJob] = field(default_factory=list)
+    steps: int = 0
+
+    def runs(self, task_id: str) -> list:
+        return [r for r in self.execution.task_runs if r.task_id == task_id]
+
+    def run(self, task_id: str):
+        found = self.runs(task_id)
+        return found[0] if found else None
+
+    @property
+    def state(self) -> str:
+        return self.execution.state.current
+
+
+def run_job(flow: Flow, job: WorkerJob) -> tuple[dict[str, Any], MemoryRunContext]:
+    task = flow.find_task(job.task_id)
+    ctx = MemoryRunContext(job)
+    started = now()
+    outputs = None
+    try:
+        if task.timeout:
+            limit = parse_duration(str(ctx.render(task.timeout))).total_seconds()
+        else:
+            limit = None
+        outputs = task.plugin(task).run(ctx)
+        state = states.SUCCESS
+        if limit is not None and ctx.slept > limit:
+            raise TaskKilled("Timeout")
+    except TaskFailure as exc:
+        state = states.FAILED
+        ctx.log("ERROR", str(exc))
+    except (CelestraError, Exception) as exc:  # noqa: BLE001 - as the worker does
+        state = states.FAILED
+        ctx.log("ERROR", str(exc) if isinstance(exc, CelestraError) else f"{type(exc).__name__}: {exc}")
+    result = {"taskrun_id": job.taskrun_id, "attempt": job.attempt, "state": state, "outputs": outputs or None,
+              "started": started.isoformat(), "ended": now().isoformat(), "worker_id": "memory",
+              "logs": ctx.logs, "metrics": ctx.metrics}
+    return result, ctx
+
+
+def run(source: str | Flow, inputs: dict[str, Any] | None = None, *, extras: dict[str, Any] | None = None,
+        labels: list[dict[str, str]] | None = None, max_steps: int = 100_000,
+        results: list[dict[str, Any]] | None = None) -> MemoryRun:
+    """Parse (unless given a Flow), create the execution, and step until it ends.
+
+    Retry waits are simulated: a step whose only pending work is a timer jumps the clock.
+    """
+    flow = source if isinstance(source, Flow) else parse_flow(source)
+    execution = Execution.create(flow.namespace, flow.id, flow.revision or 1)
+    execution.labels = list(labels or []) + [{"key": "system.correlationId", "value": execution.id}]
+    context = {"flow": {"id": flow.id, "namespace": flow.namespace}, "execution": {"id": execution.id},
+               **(extras or {})}
+    execution.inputs = resolve_inputs(flow.inputs or [], inputs or {}, render=expressions.render, context=context,
+                                      namespace=flow.namespace, flow_id=flow.id, execution_id=execution.id)
+    clock = [now()]
+    env = Environment(render=expressions.render, extras=dict(extras or {}), is_truthy=expressions.is_truthy,
+                      now=lambda: clock[0])
+    memory = MemoryRun(flow, execution)
+    pending: list[WorkerJob] = []
+    while memory.steps < max_steps:
+        memory.steps += 1
+        decision = decide(flow, execution, env)
+        memory.logs.extend(decision.logs)
+        memory.jobs.extend(decision.jobs)
+        pending.extend(decision.jobs)
+        if execution.state.is_terminated():
+            break
+        if not pending:
+            if decision.wake_at is None:
+                break  # nothing to run and nothing to wait for: paused or stuck
+            clock[0] = max(clock[0], decision.wake_at) + timedelta(microseconds=1)
+            continue
+        job = pending.pop(0)
+        result, _ = run_job(flow, job)
+        if results is not None:
+            results.append(result)
+        run_ = apply_result(flow, execution, result, clock[0])
+        if run_ is not None:
+            memory.logs.extend(LogLine(l["level"], l["message"], run_.task_id, run_.id) for l in result["logs"])
+            if run_.internal.get("retryAt"):
+                clock[0] = datetime.fromisoformat(run_.internal["retryAt"])
+    return memory
+
+
+def wait(seconds: float) -> None:  # pragma: no cover - kept for symmetry with the worker context
+    time.sleep(seconds)
