@@ -40,9 +40,10 @@ def advance_execution(execution_id: str, result: dict[str, Any] | None = None) -
     step(execution_id, [result] if result else [])
 
 
-@shared_task(name="orchestrator.run_task", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
-def run_task(job: dict[str, Any]) -> None:
-    result = run_job(job)
+@shared_task(name="orchestrator.run_task", ignore_result=True, acks_late=True, reject_on_worker_lost=True,
+             bind=True)
+def run_task(self, job: dict[str, Any]) -> None:
+    result = run_job(job, worker_id=self.request.hostname)
     advance_execution.apply_async(args=[job["execution_id"], result], queue=EXECUTOR_QUEUE)
 
 

@@ -67,7 +67,7 @@ class WorkerRunContext:
                 raise TaskKilled("Killed")
 
 
-def run_job(job: dict[str, Any]) -> dict[str, Any]:
+def run_job(job: dict[str, Any], worker_id: str | None = None) -> dict[str, Any]:
     """Run the job's task and return the result message for the executor (never raises)."""
     started = now()
     flow = get_flow(job["namespace"], job["flow_id"], job["flow_revision"])
@@ -113,7 +113,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "outputs": outputs if outputs else None,
         "started": started.isoformat(),
         "ended": now().isoformat(),
-        "worker_id": WORKER_ID,
+        "worker_id": worker_id or WORKER_ID,
         "logs": ctx.logs if ctx else [],
         "metrics": ctx.metrics if ctx else [],
     }

