@@ -132,8 +132,12 @@ CELERY_TASK_DEFAULT_QUEUE = "executor"
 CELERY_WORKER_PREFETCH_MULTIPLIER = envint("CELERY_WORKER_PREFETCH_MULTIPLIER", 4)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker that dies mid-task has its message redelivered after this many seconds (Redis).
+_visibility = envint("CELESTRA_VISIBILITY_TIMEOUT", 3600)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": envint("CELESTRA_VISIBILITY_TIMEOUT", 3600),
+    "visibility_timeout": _visibility,
+    # Scan for abandoned (unacknowledged) messages every few seconds, not every ~100 s.
+    "unacked_restore_interval": max(1, min(10, _visibility // 3)),
+    "unacked_restore_throttle": 1,
 }
 if CELERY_BROKER_URL.startswith("memory://"):
     # The in-process transport polls its queues; the default (1 s) would add a second per hop.

@@ -151,6 +151,9 @@ class LocalSweeper:
                     pass
                 finally:
                     close_old_connections()
+            from django.db import connections
+
+            connections.close_all()
 
     def stop(self) -> None:
         self.stop_event.set()

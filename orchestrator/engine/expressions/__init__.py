@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._dates import default_time_zone, set_default_time_zone
-from ._engine import compile_template, render_text, run_text, run_typed
+from ._engine import compile_template, run_text, run_typed
 from ._errors import ExpressionError
 from ._runtime import MAX_COLLECTION_SIZE, MAX_LOOP_ITERATIONS, MAX_OUTPUT_CHARS
 from ._values import to_text
@@ -99,7 +99,3 @@ def build_envs(environ: Mapping[str, str], prefix: str = "ENV_",
             envs[name[len(prefix):].lower()] = value
     return envs
 
-
-def render_text_keep_raw(source: str, context: Mapping[str, Any]) -> str:
-    """One pass that leaves ``{% raw %}`` blocks (tags included) in the output, as ``renderOnce`` does."""
-    return render_text(source, context, keep_raw=True)

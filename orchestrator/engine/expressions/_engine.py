@@ -64,10 +64,12 @@ class PebbleCodeGenerator(CodeGenerator):
             self.write(")")
         elif node.name == "_p_default":
             self.write(", ")
-            if node.args:
-                self.visit(node.args[0], frame)
-            else:
+            fallback = node.args[0] if node.args else next(
+                (pair.value for pair in node.kwargs if pair.key == "default"), None)
+            if fallback is None:
                 self.write("None")
+            else:
+                self.visit(fallback, frame)
         self.write(")")
 
 

@@ -640,7 +640,7 @@ def to_yaml(value: Any) -> str:
     plain = to_plain(value)
     if not isinstance(plain, (dict, list)):
         text = yaml_module.dump(plain, Dumper=_YamlDumper, allow_unicode=True, width=2 ** 31)
-        return text[:-5] if text.endswith("\n...\n") else text
+        return text[:-4] if text.endswith("\n...\n") else text
     return yaml_module.dump(plain, Dumper=_YamlDumper, default_flow_style=False, sort_keys=False,
                             allow_unicode=True, width=2 ** 31)
 

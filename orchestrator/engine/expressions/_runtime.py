@@ -90,8 +90,8 @@ def strict_not_null(value: Any) -> Any:
 
 def context_lookup(context: Any, _: Any, name: str) -> Any:
     """A context variable whose name Jinja cannot express (``if``, ``True``, non-identifiers)."""
-    if name.startswith("__"):
-        raise MissingVariable(name)
+    if name.startswith("__") or name.startswith("_p_"):
+        raise MissingVariable(name)  # platform services and translation internals stay hidden
     value = context.resolve_or_missing(name)
     if value is missing or value.__class__ is PebbleUndefined:
         raise MissingVariable(name)

@@ -278,12 +278,6 @@ def _unescape(text: str, quote: str) -> str:
     return text.replace("\\" + quote, quote).replace("\\\\", "\\")
 
 
-def tokenize_expression(text: str) -> list[Token]:
-    """Tokens of a bare expression (used by tests and the typed path)."""
-    lexer = _ExprLexer(text + "}}", 0, "}}", 1)
-    return lexer.run()
-
-
 # --- AST ----------------------------------------------------------------------------------------
 
 @dataclass

@@ -316,7 +316,7 @@ class _Translator:
         body = frames[-1].body
         if name in self.set_names.get(body, ()):
             fallback = name if _safe_identifier(name) else f"(none)|_p_ctxsoft({jinja_string(name)})"
-            return f"(_p_v)|_p_getv({jinja_string(name)}, {fallback})"
+            return f"(_p_v)|_p_getv({jinja_string(native_name(name))}, {fallback})"
         return self.context_name(name)
 
     @staticmethod
