@@ -326,6 +326,18 @@ def outputs_tree(view: ExecutionView) -> dict[str, Any]:
 # Execution
 # ---------------------------------------------------------------------------------------------------------
 
+def _why(view: ExecutionView) -> str:
+    """Failed task runs and the first ERROR log line: what a reader needs next to a state mismatch."""
+    failed = [r.get("taskId") for r in view.task_runs if (r.get("state") or {}).get("current") in ("FAILED", "KILLED")]
+    errors = [e.get("message") for e in view.logs if e.get("level") == "ERROR"]
+    parts = []
+    if failed:
+        parts.append(f"failed task runs: {', '.join(map(str, failed[:5]))}")
+    if errors:
+        parts.append(f"first error: {describe(errors[0], 200)}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def _labels_as_pairs(expected: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"key": key, "value": value} for key, value in expected.items()]
 
@@ -359,7 +371,10 @@ def check_execution(expect: Mapping[str, Any] | None, view: ExecutionView, ctx: 
             if count < expected:
                 raise Mismatch(where, f"expected at least {expected} task runs in {in_state.group(1)}, got {count}")
         elif key == "state":
-            check(expected, view.state, where, ctx)
+            try:
+                check(expected, view.state, where, ctx)
+            except Mismatch as exc:
+                raise Mismatch(exc.path, exc.message + _why(view)) from None
         elif key == "taskRunCount":
             if len(runs) != expected:
                 raise Mismatch(where, f"expected {expected}, got {len(runs)} "

@@ -441,6 +441,8 @@ TAG_CASES = [
     ("{% set total = 0 %}{% for i in [1, 2, 3] %}{% set total = total + i %}{% endfor %}{{ total }}", "6"),
     ("{% set name = 'local' %}{{ name }}", "local"),
     ("{% set inputs = 'shadow' %}{{ inputs }}", "shadow"),
+    ("{% set if = 3 %}{{ if + 1 }}", "4"),
+    ("{% set x = 1 %}{% macro m() %}{{ x ?? 'not visible' }}{% endmacro %}{{ m() }}", "not visible"),
     ("{% for x in [1, 2] %}{% set x = x * 10 %}{{ x }}{% endfor %}", "1020"),
     ("{% set s = '' %}{% for x in ['a', 'b'] %}{% set s = s ~ x %}{% endfor %}{{ s }}", "ab"),
     ("{% filter upper %}hello {{ inputs.name }}{% endfilter %}", "HELLO WORLD"),

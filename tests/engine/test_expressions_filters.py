@@ -124,6 +124,7 @@ COLLECTION_CASES = [
     ("{{ false | default('d') }}", False),
     ("{{ 'x' | default('d') }}", "x"),
     ("{{ missing | default('d') }}", "d"),
+    ("{{ missing | default(default='named') }}", "named"),
     ("{{ inputs.missing.deep | default('d') }}", "d"),
     ("{{ inputs.name | default('d') }}", "World"),
     ("{{ -5 | abs }}", 5),

@@ -373,3 +373,17 @@ def test_encrypt_decrypt_round_trip_in_kestra_format() -> None:
     iv = b"\x01" * 12
     java_style = base64.b64encode(iv + AESGCM(bytes(range(32))).encrypt(iv, b"from java", None)).decode()
     assert render("{{ decrypt(key, '" + java_style + "') }}", context) == "from java"
+
+
+def test_default_time_zone_is_configurable() -> None:
+    from orchestrator.engine import expressions
+
+    template = "at {{ '2024-01-01T12:00:00Z' | date('HH:mm XXX') }}"
+    assert render(template, CTX) == "at 12:00 Z"
+    expressions.set_default_time_zone("Europe/Paris")
+    try:
+        assert render(template, CTX) == "at 13:00 +01:00"
+        assert render("{{ '2024-01-01T12:00:00Z' | date('HH:mm', timeZone='UTC') }}", CTX) == "12:00"
+    finally:
+        expressions.set_default_time_zone(None)
+    assert render(template, CTX) == "at 12:00 Z"

@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._dates import default_time_zone, set_default_time_zone
+from . import _dates
+from ._dates import default_time_zone
 from ._engine import compile_template, run_text, run_typed
 from ._errors import ExpressionError
 from ._runtime import MAX_COLLECTION_SIZE, MAX_LOOP_ITERATIONS, MAX_OUTPUT_CHARS
@@ -69,6 +70,12 @@ def render_string(value: Any, context: Mapping[str, Any]) -> str:
 def render_typed(text: Any, context: Mapping[str, Any]) -> Any:
     """The typed path for one value: the raw result of a single ``{{ expr }}``, else rendered text."""
     return render(text, context)
+
+
+def set_default_time_zone(name: str | None) -> None:
+    """Zone of date filters and ``now()`` without ``timeZone`` (Kestra uses the server zone; default UTC)."""
+    _dates.set_default_time_zone(name)
+    compile_template.cache_clear()  # constant date expressions may have been folded at compile time
 
 
 def is_truthy(value: Any) -> bool:

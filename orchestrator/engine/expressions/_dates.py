@@ -41,14 +41,17 @@ def default_time_zone() -> tzinfo:
 _OFFSET_ZONE = re.compile(r"^(?:UTC|GMT|UT)?([+-])(\d{1,2})(?::?(\d{2}))?(?::?(\d{2}))?$")
 
 
-@lru_cache(maxsize=128)
 def zone(name: str | None) -> tzinfo:
     """``ZoneId.of``: region ids (``Europe/Paris``), ``UTC``/``Z``/``GMT`` and offsets (``+02:00``, ``UTC+1``)."""
     if name is None:
         return _default_zone
     if not isinstance(name, str):
         raise ExpressionError(f"Invalid time zone {name!r}")
-    text = name.strip()
+    return _zone(name.strip())
+
+
+@lru_cache(maxsize=128)
+def _zone(text: str) -> tzinfo:
     if text in ("Z", "UTC", "GMT", "UT"):
         return UTC
     match = _OFFSET_ZONE.match(text)

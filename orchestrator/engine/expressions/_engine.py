@@ -170,6 +170,9 @@ def compile_template(source: str, keep_raw: bool = False) -> Compiled:
         raise _syntax_error(source, exc.message or str(exc)) from None
     except RecursionError:
         raise _syntax_error(source, "the expression is nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - a translation Jinja cannot compile is still a template error
+        log.warning("Unable to compile the translation of %r: %s\n%s", source, exc, translation.source)
+        raise _syntax_error(source, f"{type(exc).__name__}: {exc}") from None
     return compiled
 
 

@@ -79,9 +79,13 @@ def native_name(name: str) -> str:
 
 @dataclass
 class _Frame:
+    """An open block while walking the template: its kind, the names it binds, its enclosing body."""
+
     kind: str
     native: set[str] = field(default_factory=set)
     body: int = 0
+    else_var: str | None = None      # for-loops with an else: the variable holding the iterable
+    else_open: bool = False
 
 
 class _Translator:
@@ -229,9 +233,10 @@ class _Translator:
                     out.append("{% elif " + self.cond(tag[1], frames) + pad + " %}")
                 elif name == "else":
                     frame = frames[-1]
-                    if frame.kind == "for" and getattr(frame, "else_var", None):
+                    if frame.kind == "for" and frame.else_var:
+                        # Pebble renders nothing (not the else body) when the iterable is null.
                         out.append("{% else %}{% if (" + frame.else_var + ")|_p_notnull" + pad + " %}")
-                        frame.else_open = True  # type: ignore[attr-defined]
+                        frame.else_open = True
                     else:
                         out.append("{% else" + pad + " %}")
                 elif name == "for":
@@ -241,7 +246,7 @@ class _Translator:
                     if self.for_has_else(index):
                         self.for_counter += 1
                         holder = f"_p_f{self.for_counter}"
-                        frame.else_var = holder  # type: ignore[attr-defined]
+                        frame.else_var = holder
                         out.append("{% set " + holder + " = " + iterable + " %}{% for " + var + " in (" + holder
                                    + ")|_p_iter" + pad + " %}")
                     else:
@@ -283,7 +288,7 @@ class _Translator:
                     frames.pop()
                 else:  # endif, endfor, endfilter, endblock
                     frame = frames.pop()
-                    if name == "endfor" and getattr(frame, "else_open", False):
+                    if name == "endfor" and frame.else_open:
                         out.append("{% endif %}{% endfor" + pad + " %}")
                     else:
                         out.append("{% " + name + pad + " %}")

@@ -25,8 +25,8 @@ class PebbleUndefined(Undefined):
     """A name that is not in the context.
 
     Jinja resolves every name a template uses when a block starts, so a missing one must be a lazy
-    object; the first real use of it (printing, a filter, an operator, an attribute access) raises
-    MissingVariable, which is where Pebble's strict mode would have thrown.
+    object. Translated templates read context names through ``_p_s``, which raises MissingVariable at
+    once (where Pebble's strict mode throws); any other use of the object raises it too, as a safety net.
     """
 
     __slots__ = ()
