@@ -24,7 +24,7 @@ from orchestrator.engine.errors import CelestraError
 from orchestrator.engine.executor import LogLine, apply_result, decide
 from orchestrator.engine.timeutil import now
 
-from . import store
+from . import hooks, store
 from .environment import engine_environment
 from .flows import get_flow
 from .worker import parse_ts, run_job
@@ -65,6 +65,7 @@ def step(execution_id: str, results: list[dict[str, Any]]) -> None:
     """One executor step for one execution (see orchestrator.engine.executor)."""
     jobs: list[dict[str, Any]] = []
     released: list[str] = []
+    ended = False
     with transaction.atomic():
         loaded = store.lock_execution(execution_id)
         if loaded is None:
@@ -95,6 +96,7 @@ def step(execution_id: str, results: list[dict[str, Any]]) -> None:
             _insert_metrics(execution, run, result.get("metrics") or ())
         decision = decide(flow, execution, engine_environment(execution.namespace))
         decision.logs[:0] = logs
+        hooks.after_decision(flow, execution, decision)
         for run in applied:
             retry_at = run.internal.get("retryAt")
             if retry_at:
@@ -108,8 +110,11 @@ def step(execution_id: str, results: list[dict[str, Any]]) -> None:
             jobs.append(message)
         if decision.ended and flow.concurrency:
             released = _release_queued(execution)
+        ended = decision.ended
     if jobs or released:  # after commit: a worker must find the task runs it is sent
         _send(jobs, released)
+    if ended:
+        hooks.on_execution_end(execution_id)
 
 
 def _send(jobs: list[dict[str, Any]], released: list[str]) -> None:
