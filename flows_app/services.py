@@ -118,7 +118,9 @@ def create_execution(namespace: str, flow_id: str, inputs: dict[str, Any] | None
                      labels: Iterable[tuple[str, str]] | dict[str, str] | None = None,
                      revision: int | None = None, trigger: dict[str, Any] | None = None,
                      parent_id: str | None = None, raw_inputs: bool = False,
-                     execution_id: str | None = None, start: bool = True) -> Execution:
+                     execution_id: str | None = None, start: bool = True,
+                     internal: dict[str, Any] | None = None, inherited_labels: list[dict[str, str]] | None = None
+                     ) -> Execution:
     """Create an execution in CREATED with its inputs typed and validated, and enqueue it (spec §8.5)."""
     from storage_app.storage import ExecutionFiles
     from orchestrator.engine import expressions
@@ -130,6 +132,8 @@ def create_execution(namespace: str, flow_id: str, inputs: dict[str, Any] | None
                                  trigger=trigger, parent_id=parent_id)
     given = list(labels.items()) if isinstance(labels, dict) else list(labels or [])
     merged: dict[str, str] = {k: str(v) for k, v in (parsed.labels or {}).items() if not k.startswith("system.")}
+    for label in inherited_labels or []:  # a Subflow's parent labels (system ones included)
+        merged[label["key"]] = label["value"]
     for key, value in given:
         if key.startswith("system.") and key != "system.correlationId":
             raise CelestraError(f"System labels can only be set by Kestra itself, offending label: {key}={value}")
@@ -142,7 +146,7 @@ def create_execution(namespace: str, flow_id: str, inputs: dict[str, Any] | None
                                       files=ExecutionFiles(), namespace=namespace, flow_id=flow_id,
                                       execution_id=execution.id, raw=raw_inputs)
     with transaction.atomic():
-        store.insert_execution(execution)
+        store.insert_execution(execution, internal)
         if start:
             from orchestrator.runtime.tasks import enqueue_advance
 

@@ -1,8 +1,9 @@
 """Operations on flows and executions that the API and the admin trigger by hand.
 
 Creating executions and deploying one flow live in :mod:`flows_app.services`; this module adds
-what an operator does afterwards: validate and deploy many flows at once, kill an execution, set
-its labels, delete it, and serve a Webhook trigger call.
+what an operator does afterwards: validate and deploy many flows at once, kill, restart, replay,
+pause, resume an execution or change its state by hand, set its labels, delete it, and serve a
+Webhook trigger call.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any, Iterable
 
 from django.db import transaction
 
-from orchestrator.engine import states
+from orchestrator.engine import operations, states
 from orchestrator.engine.errors import CelestraError, FlowNotFound
 from orchestrator.engine.model import Execution
 
@@ -34,8 +35,8 @@ class ExecutionNotFound(CelestraError):
     pass
 
 
-class IllegalExecutionState(CelestraError):
-    """The execution is not in a state that allows the operation (HTTP 409)."""
+#: The execution is not in a state that allows the operation (HTTP 409); the engine's operations raise it too.
+IllegalExecutionState = operations.IllegalExecutionState
 
 
 class ExecutionNotTerminated(CelestraError):
@@ -227,6 +228,228 @@ def kill_execution(execution_id: str, *, cascade: bool = True) -> Execution:
 
     transaction.on_commit(after_commit)
     return execution
+
+
+# --- restart, replay, manual state changes, pause/resume, concurrency queue (spec §8.6-§8.11) ----------
+
+def _locked(execution_id: str) -> tuple[models.Execution, Execution]:
+    """Inside a transaction: the execution row locked (no executor step runs meanwhile) and loaded."""
+    from orchestrator.runtime import store
+
+    loaded = store.lock_execution(execution_id)
+    if loaded is None or loaded[0].deleted:
+        raise ExecutionNotFound(f"Unable to find execution '{execution_id}'")
+    return loaded
+
+
+def _flow_of(execution: Execution) -> Any:
+    from orchestrator.runtime.flows import get_flow
+
+    return get_flow(execution.namespace, execution.flow_id, execution.flow_revision)
+
+
+def _check_revision(execution: Execution, revision: int | None) -> None:
+    """A revision asked for must exist (HTTP 404 otherwise)."""
+    if revision is None:
+        return
+    if not models.FlowRevision.objects.filter(flow__namespace=execution.namespace, flow__flow_id=execution.flow_id,
+                                              revision=revision).exists():
+        raise FlowNotFound(f"Unable to find revision {revision} on flow {execution.namespace}.{execution.flow_id}")
+
+
+def _store_changed(row: models.Execution, before: Execution, after: Execution, *, start: bool = True) -> None:
+    """Write an execution an operation changed in place: runs dropped, changed and added; then, after
+    commit, an executor step (the executor takes it from there)."""
+    from orchestrator.engine.executor import Decision
+    from orchestrator.runtime import store
+    from orchestrator.runtime.tasks import enqueue_advance
+
+    before_ids = {run.id for run in before.task_runs}
+    after_ids = {run.id for run in after.task_runs}
+    dropped = before_ids - after_ids
+    if dropped:
+        models.TaskRun.objects.filter(execution_id=row.id, id__in=dropped).delete()
+    decision = Decision(new_runs=[run for run in after.task_runs if run.id not in before_ids],
+                        changed_runs={run.id: run for run in after.task_runs if run.id in before_ids},
+                        execution_changed=True)
+    store.save_decision(row, after, decision)
+    if start:
+        enqueue_advance(after.id)
+
+
+def _store_new(execution: Execution) -> None:
+    """Insert an execution an operation created (with its copied task runs) and start it after commit."""
+    from orchestrator.engine.executor import Decision
+    from orchestrator.runtime import store
+    from orchestrator.runtime.tasks import enqueue_advance
+
+    row = store.insert_execution(execution)
+    store.save_decision(row, execution, Decision(new_runs=list(execution.task_runs), execution_changed=True))
+    enqueue_advance(execution.id)
+
+
+def restart_execution(execution_id: str, revision: int | None = None) -> Execution:
+    """Restart a terminated or paused execution from its failed task runs (spec §8.8).
+
+    Same execution id without ``revision``; with one, a new execution of that revision
+    (``parentId`` = this one). Errors: not terminated → 409; nothing failed → 422.
+    """
+    with transaction.atomic():
+        row, execution = _locked(execution_id)
+        _check_revision(execution, revision)
+        restarted = operations.restart(_flow_of(execution), execution, revision=revision)
+        if restarted.id == execution.id:
+            _store_changed(row, execution, restarted)
+        else:
+            _store_new(restarted)
+    return restarted
+
+
+def replay_execution(execution_id: str, taskrun_id: str | None = None, revision: int | None = None, *,
+                     inputs: dict[str, Any] | None = None) -> Execution:
+    """A new execution replaying this one, from the start or from ``taskrun_id`` (spec §8.9).
+
+    ``inputs`` (``replay-with-inputs``): submitted values, typed against the replayed flow revision
+    (files stored under the new execution), that replace the original inputs. The original gets the label ``system.replayed: true``.
+    """
+    with transaction.atomic():
+        row, execution = _locked(execution_id)
+        _check_revision(execution, revision)
+        flow = _flow_of(execution)
+        replayed = operations.replay(flow, execution, taskrun_id, revision=revision)
+        if inputs is not None:
+            from orchestrator.runtime.flows import get_flow
+
+            target = get_flow(execution.namespace, execution.flow_id, revision) if revision else flow
+            replayed.inputs = _typed_replay_inputs(target, replayed, inputs)
+        _store_new(replayed)
+        marked = operations.mark_replayed(execution)
+        row.labels = marked.labels
+        row.save(update_fields=["labels", "updated"])
+    return replayed
+
+
+def _typed_replay_inputs(flow: Any, execution: Execution, inputs: dict[str, Any]) -> dict[str, Any]:
+    from orchestrator.engine import expressions
+    from orchestrator.engine.context import labels_map
+    from orchestrator.engine.inputs import resolve_inputs
+    from orchestrator.runtime.environment import static_extras
+    from storage_app.storage import ExecutionFiles
+
+    context = {**static_extras(), "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
+               "execution": {"id": execution.id}, "labels": labels_map(execution.labels),
+               "trigger": (execution.trigger or {}).get("variables") or {}}
+    return resolve_inputs(flow.inputs or [], inputs, render=expressions.render, context=context,
+                          files=ExecutionFiles(), namespace=execution.namespace, flow_id=execution.flow_id,
+                          execution_id=execution.id)
+
+
+def mark_as(execution_id: str, taskrun_id: str, state: str) -> Execution:
+    """``POST /executions/{id}/state``: set one task run's state and let the executor go on (spec §8.11)."""
+    with transaction.atomic():
+        row, execution = _locked(execution_id)
+        changed = operations.mark_as(_flow_of(execution), execution, taskrun_id, state)
+        changed.labels = operations._with_label(changed.labels, operations.RESTARTED_LABEL)
+        _store_changed(row, execution, changed)
+    return changed
+
+
+def change_status(execution_id: str, state: str) -> Execution:
+    """``POST /executions/{id}/change-status``: a terminated execution gets another terminal state."""
+    with transaction.atomic():
+        row, execution = _locked(execution_id)
+        changed = operations.change_status(execution, state)
+        _store_changed(row, execution, changed, start=False)
+    return changed
+
+
+def _resume_context(flow: Any, execution: Execution) -> dict[str, Any]:
+    from orchestrator.engine.context import base_context
+    from orchestrator.runtime.environment import static_extras
+
+    return base_context(flow, execution, static_extras())
+
+
+def resume_execution(execution_id: str, inputs: dict[str, Any] | None = None,
+                     files: dict[str, Any] | None = None) -> Execution:
+    """Resume a paused execution with the ``onResume`` inputs of its Pause task (spec §8.7).
+
+    ``inputs``: submitted values (form fields); ``files``: uploaded files by input id (an
+    :class:`~orchestrator.engine.inputs.InputFile` each). They are typed and validated like flow
+    inputs (HTTP 422 on errors); files are stored under the execution. Not paused → 409.
+    """
+    from orchestrator.engine import expressions
+    from orchestrator.engine.inputs import resolve_inputs
+    from storage_app.storage import ExecutionFiles
+
+    submitted = {**(inputs or {}), **(files or {})}
+    with transaction.atomic():
+        row, execution = _locked(execution_id)
+        if execution.state.current != states.PAUSED:
+            raise IllegalExecutionState("Execution is not paused, can't resume it")
+        flow = _flow_of(execution)
+        typed = None
+        found = operations.paused_run(flow, execution)
+        if found is not None and found[1] is not None and found[1].type == operations.PAUSE:
+            typed = resolve_inputs(operations.resume_definitions(flow, execution), submitted,
+                                   render=expressions.render, context=_resume_context(flow, execution),
+                                   files=ExecutionFiles(), namespace=execution.namespace,
+                                   flow_id=execution.flow_id, execution_id=execution.id)
+        resumed = operations.resume(flow, execution, typed)
+        _store_changed(row, execution, resumed)
+    return resumed
+
+
+def validate_resume(execution_id: str, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``POST /executions/{id}/resume/validate``: the ``onResume`` inputs as they would be; nothing changes."""
+    from orchestrator.engine import expressions
+    from orchestrator.engine.inputs import evaluate_inputs
+
+    row = get_execution_row(execution_id)
+    from orchestrator.runtime import store
+
+    execution = store.execution_from_row(row, row.task_runs.order_by("seq"))
+    if execution.state.current != states.PAUSED:
+        raise IllegalExecutionState("Execution is not paused, can't resume it")
+    flow = _flow_of(execution)
+    results = evaluate_inputs(operations.resume_definitions(flow, execution), inputs or {},
+                              render=expressions.render, context=_resume_context(flow, execution),
+                              files=_DryRunFiles(), namespace=execution.namespace, flow_id=execution.flow_id,
+                              execution_id=execution.id)
+    return {
+        "id": execution.flow_id,
+        "namespace": execution.namespace,
+        "inputs": [{"input": r.definition, "value": r.value, "enabled": r.enabled, "isDefault": r.is_default,
+                    "errors": [{"message": m} for m in r.errors]} for r in results],
+    }
+
+
+def pause_execution(execution_id: str) -> Execution:
+    """A RUNNING execution → PAUSED (running task runs finish, no new one starts); else HTTP 422."""
+    with transaction.atomic():
+        row, execution = _locked(execution_id)
+        paused = operations.pause(execution)
+        _store_changed(row, execution, paused, start=False)
+    return paused
+
+
+def unqueue(execution_id: str, state: str | None = None) -> Execution:
+    """Take a QUEUED execution out of its flow's queue (spec §8.6): RUNNING starts it now, whatever the
+    concurrency limit; CANCELLED or FAILED end it."""
+    with transaction.atomic():
+        row, execution = _locked(execution_id)
+        unqueued = operations.unqueue(execution, state)
+        _store_changed(row, execution, unqueued, start=not unqueued.state.is_terminated())
+    return unqueued
+
+
+def force_run(execution_id: str) -> Execution:
+    """Run a CREATED, QUEUED or PAUSED execution now (schedule date and concurrency limit ignored)."""
+    with transaction.atomic():
+        row, execution = _locked(execution_id)
+        forced = operations.force_run(_flow_of(execution), execution)
+        _store_changed(row, execution, forced)
+    return forced
 
 
 def _labels_map(labels: Iterable[dict[str, Any]]) -> dict[str, str]:

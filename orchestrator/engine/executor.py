@@ -65,14 +65,49 @@ class LogLine:
 
 
 @dataclass
+class SubflowRequest:
+    """A child execution to create for a Subflow task run (the shell creates it)."""
+
+    taskrun_id: str
+    task_id: str
+    task_type: str
+    namespace: str
+    flow_id: str
+    revision: Any
+    inputs: dict[str, Any]
+    labels: Any
+    wait: bool
+    transmit_failed: bool
+    inherit_labels: bool
+    schedule_date: Any = None
+
+
+@dataclass
 class Decision:
     new_runs: list[TaskRun] = field(default_factory=list)
+    subflows: list[SubflowRequest] = field(default_factory=list)
     changed_runs: dict[str, TaskRun] = field(default_factory=dict)
     jobs: list[WorkerJob] = field(default_factory=list)
     logs: list[LogLine] = field(default_factory=list)
     execution_changed: bool = False
     ended: bool = False
     wake_at: datetime | None = None
+
+    def merge(self, later: "Decision") -> None:
+        """Fold a later decision of the same step into this one."""
+        known = {r.id for r in self.new_runs}
+        self.new_runs.extend(later.new_runs)
+        known.update(r.id for r in later.new_runs)
+        for run_id, run in later.changed_runs.items():
+            if run_id not in known:
+                self.changed_runs[run_id] = run
+        self.subflows = later.subflows
+        self.jobs.extend(later.jobs)
+        self.logs.extend(later.logs)
+        self.execution_changed = self.execution_changed or later.execution_changed
+        self.ended = self.ended or later.ended
+        if later.wake_at is not None:
+            self.wake(later.wake_at)
 
     def touch(self, run: TaskRun) -> None:
         if run not in self.new_runs:
@@ -118,6 +153,11 @@ class _Step:
         self._outputs: dict[str, Any] | None = None
         self._tasks: dict[str, Any] | None = None
         self._seq: int | None = None
+        #: True while the execution is PAUSED: running work goes on, nothing new starts
+        self.frozen = False
+        self.resumed = False
+        self.cancel = False
+        self.exit_state: str | None = None
 
     # --- context ---------------------------------------------------------------------------
     def base(self) -> dict[str, Any]:
@@ -199,19 +239,21 @@ class _Step:
         kind = task.kind
         if kind == FLOWABLE:
             self.transition(run, states.RUNNING)
+        elif task.type == CORE + "execution.Exit":
+            self.transition(run, states.RUNNING)
+            self.exit_execution(task, run)
         elif kind == EXECUTION_UPDATABLE:
             self.transition(run, states.RUNNING)
             self.update_execution(task, run)
-        elif kind in (RUNNABLE, EXECUTABLE):
+        elif kind == RUNNABLE:
             self.dispatch(task, run)
+        elif kind == EXECUTABLE:
+            self.start_subflow(task, run)
         else:
             self.fail(run, f"Task type {task.type} cannot run as a task")
 
     def dispatch(self, task: Any, run: TaskRun) -> None:
         attempt = len(run.attempts) + 1
-        if task.kind == EXECUTABLE:
-            self.fail(run, f"{task.type} is not supported yet")
-            return
         self.decision.jobs.append(WorkerJob(
             execution_id=self.execution.id, taskrun_id=run.id, task_id=task.id, attempt=attempt,
             worker_group=task.worker_group, context=self.context_for(run), namespace=self.execution.namespace,
@@ -286,6 +328,8 @@ class _Step:
     # --- strategies ---------------------------------------------------------------------------
     def visit(self, task: Any, run: TaskRun) -> str:
         """Drive a run if it is a running flowable; return its current state."""
+        if run.state.current == states.PAUSED and task.type == CORE + "flow.Pause":
+            self.check_pause(task, run)
         if task.kind == FLOWABLE and run.state.current == states.RUNNING:
             self.drive_flowable(task, run)
         elif run.state.current == states.RETRYING:
@@ -308,8 +352,9 @@ class _Step:
                 continue
             run = runs.get(task.id)
             if run is None:
-                run = self.create(task, parent, value if value is not None else (parent.value if parent else None),
-                                  iteration)
+                if self.frozen:
+                    return None
+                run = self.create(task, parent, value, iteration)
             current = self.visit(task, run)
             seen.append(current)
             if current not in states.TERMINATED:
@@ -326,9 +371,9 @@ class _Step:
         for task in enabled:
             run = runs.get(task.id)
             if run is None:
-                if failed or (concurrent and running >= concurrent):
+                if failed or self.frozen or (concurrent and running >= concurrent):
                     continue
-                run = self.create(task, parent, parent.value)
+                run = self.create(task, parent)
                 runs[task.id] = run
                 if not run.state.is_terminated():
                     running += 1
@@ -355,7 +400,7 @@ class _Step:
         pending = False
         for iteration, value in enumerate(values):
             if value not in started:
-                if failed or (limit and in_flight >= limit):
+                if failed or self.frozen or (limit and in_flight >= limit):
                     pending = pending or not failed
                     continue
                 started.add(value)
@@ -387,9 +432,9 @@ class _Step:
             deps = entry.get("dependsOn") or []
             if failed or not all(d in runs and runs[d].state.is_terminated() for d in deps):
                 continue
-            if concurrent and running >= concurrent:
+            if self.frozen or (concurrent and running >= concurrent):
                 continue
-            runs[task.id] = self.create(task, parent, parent.value)
+            runs[task.id] = self.create(task, parent)
             running += 0 if runs[task.id].state.is_terminated() else 1
         enabled = [e["task"] for e in entries if not e["task"].disabled]
         if any(not r.state.is_terminated() for r in runs.values()):
@@ -435,7 +480,14 @@ class _Step:
                 main = lambda: self.sequential(run, branch) if branch else states.SUCCESS  # noqa: E731
             elif kind == CORE + "flow.Switch":
                 branch = self.switch_branch(task, run)
-                main = lambda: self.sequential(run, branch) if branch else states.SUCCESS  # noqa: E731
+                if not branch:
+                    self.fail(run, f"No task found for value '{run.outputs['value']}' in cases "
+                                   f"{sorted(str(k) for k in (props.get('cases') or {}))} and no defaults")
+                    return
+                main = lambda: self.sequential(run, branch)  # noqa: E731
+            elif kind == CORE + "flow.Pause":
+                self.drive_pause(task, run)
+                return
             elif kind == CORE + "flow.Dag":
                 concurrent = int(self.render(props.get("concurrent", 0), run) or 0)
                 main = lambda: self.dag(run, props.get("tasks") or [], concurrent)  # noqa: E731
@@ -455,6 +507,103 @@ class _Step:
             state = states.WARNING
         self.terminate(task, run, state)
 
+    # --- Pause (spec §4.2, §8.7) ---------------------------------------------------------------
+    def drive_pause(self, task: Any, run: TaskRun) -> None:
+        """A RUNNING Pause run: pause it the first time; after a resume, run its (deprecated) tasks."""
+        internal = run.internal
+        if not internal.get("paused"):
+            internal["paused"] = True
+            duration = task.props.get("pauseDuration", task.props.get("delay"))
+            try:
+                if duration is not None:
+                    internal["resumeAt"] = (self.now + parse_duration(str(self.render(duration, run)))).isoformat()
+                elif task.timeout:
+                    internal["timeoutAt"] = (self.now + parse_duration(str(self.render(task.timeout, run)))).isoformat()
+            except (CelestraError, ValueError) as exc:
+                self.fail(run, f"Invalid pause duration: {exc}")
+                return
+            self.transition(run, states.PAUSED)
+            self.pause_execution()
+            due = internal.get("resumeAt") or internal.get("timeoutAt")
+            if due:
+                self.decision.wake(datetime.fromisoformat(due))
+            return
+        tasks = task.props.get("tasks") or []
+        state = self.block(run, (lambda: self.sequential(run, tasks)) if tasks else (lambda: states.SUCCESS),
+                           task.errors, task.finally_)
+        if state is not None:
+            self.terminate(task, run, internal.pop("endState", None) or state)
+
+    def pause_execution(self) -> None:
+        if self.execution.state.current != states.PAUSED:
+            self.execution.state = self.execution.state.with_state(states.PAUSED, self.now)
+            self.decision.execution_changed = True
+        self.frozen = True
+
+    def check_pause(self, task: Any, run: TaskRun) -> None:
+        """A PAUSED Pause run whose delay or timeout is due resumes per ``behavior`` (or fails)."""
+        internal = run.internal
+        due_text = internal.get("resumeAt") or internal.get("timeoutAt")
+        if not due_text:
+            return
+        due = datetime.fromisoformat(due_text)
+        if due > self.now:
+            self.decision.wake(due)
+            return
+        self.resumed = True
+        self.transition(run, states.RUNNING)
+        if internal.pop("timeoutAt", None):
+            self.log("WARN", "Pause timed out", run)
+            self.terminate(task, run, states.FAILED)
+            return
+        internal.pop("resumeAt", None)
+        behavior = str(task.props.get("behavior") or "RESUME").upper()
+        if behavior == "WARN":
+            internal["endState"] = states.WARNING
+        elif behavior == "FAIL":
+            self.terminate(task, run, states.FAILED)
+        elif behavior == "CANCEL":
+            self.terminate(task, run, states.KILLED)
+            internal["cancelExecution"] = True
+            self.cancel = True
+
+    # --- Subflow (spec §4.2) ---------------------------------------------------------------------
+    def start_subflow(self, task: Any, run: TaskRun) -> None:
+        """Ask the shell to create the child execution; the run waits RUNNING (or ends if wait: false)."""
+        props = task.props
+        try:
+            request = SubflowRequest(
+                taskrun_id=run.id, task_id=task.id, task_type=task.type,
+                namespace=str(self.render(props.get("namespace"), run)),
+                flow_id=str(self.render(props.get("flowId"), run)),
+                revision=self.render(props.get("revision"), run),
+                inputs=self.render(props.get("inputs") or {}, run),
+                labels=self.render(props.get("labels") or {}, run),
+                wait=bool(self.render(props.get("wait", True), run)),
+                transmit_failed=bool(self.render(props.get("transmitFailed", True), run)),
+                inherit_labels=bool(self.render(props.get("inheritLabels", False), run)),
+                schedule_date=self.render(props.get("scheduleDate"), run),
+            )
+        except CelestraError as exc:
+            self.fail(run, str(exc))
+            return
+        run.internal["transmitFailed"] = request.transmit_failed
+        self.transition(run, states.RUNNING)
+        self.decision.subflows.append(request)
+
+    # --- execution.Exit ---------------------------------------------------------------------------
+    def exit_execution(self, task: Any, run: TaskRun) -> None:
+        state = str(self.render(task.props.get("state") or "SUCCESS", run)).upper()
+        state = {"CANCELED": states.CANCELLED}.get(state, state)
+        self.transition(run, states.SUCCESS if state != states.KILLED else states.KILLED)
+        for other in self.execution.task_runs:
+            if other is not run and not other.state.is_terminated() and other.state.current != states.RUNNING:
+                self.transition(other, states.KILLED)
+        for ancestor in self.index.ancestors(run):
+            self.transition(ancestor, state if state != states.CANCELLED else states.SUCCESS)
+        self.exit_state = state
+        self.frozen = True  # nothing else starts
+
     def each_values(self, task: Any, run: TaskRun) -> list[str]:
         internal = run_internal(run)
         if "values" in internal:
@@ -471,7 +620,9 @@ class _Step:
             values = [values]
         nulls = sum(1 for v in values if v is None)
         if nulls:
-            raise CelestraError(f"Found '{nulls}' null values on Each, with values={values}")
+            from .inputs import java_str
+
+            raise CelestraError(f"Found '{nulls}' null values on Each, with values={java_str(values)}")
         import json
         out: list[str] = []
         for item in values:
@@ -515,22 +666,37 @@ class _Step:
         if execution.state.current in (states.CREATED, states.RESTARTED, states.QUEUED):
             execution.state = execution.state.with_state(states.RUNNING, self.now)
             self.decision.execution_changed = True
-        if execution.state.current != states.RUNNING:
+        if execution.state.current not in (states.RUNNING, states.PAUSED):
             return self.decision
         final = None
         for _ in range(10_000):
             self.changed = False
+            self.frozen = execution.state.current == states.PAUSED
             final = self.block(None, lambda: self.sequential(None, self.flow.tasks),
                                self.flow.errors, self.flow.finally_)
+            if self.exit_state or self.cancel:
+                break
+            if execution.state.current == states.PAUSED and self.resumed and not any(
+                    r.state.current == states.PAUSED for r in execution.task_runs):
+                # the last Pause ended by itself: the execution goes on
+                execution.state = execution.state.with_state(states.RUNNING, self.now)
+                self.decision.execution_changed = True
+                self.resumed = False
+                self.changed = True
+                continue
             if final is not None or not self.changed:
                 break
-        if final is not None:
+        if self.exit_state:
+            self.end(self.exit_state, render_outputs=self.exit_state in (states.SUCCESS, states.WARNING))
+        elif self.cancel:
+            self.end(states.CANCELLED, render_outputs=False)
+        elif final is not None:
             self.end(final)
         return self.decision
 
-    def end(self, final: str) -> None:
+    def end(self, final: str, render_outputs: bool = True) -> None:
         execution = self.execution
-        if self.flow.outputs:
+        if self.flow.outputs and render_outputs:
             try:
                 from .inputs import render_flow_outputs
 
@@ -627,6 +793,44 @@ def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: d
     if state == states.WARNING:
         state = states.apply_failure_policy(state, False, task.allow_warning)
     run.state = run.state.with_state(state, ended)
+    return run
+
+
+def apply_subflow_result(flow: Any, execution: Execution, result: dict[str, Any],
+                         now: datetime | None = None) -> TaskRun | None:
+    """A child execution created by a Subflow task run ended (or could not be created).
+
+    ``result``: ``{"subflow_taskrun_id", "execution_id", "state", "outputs", "error"}``. The task
+    run takes the child's state when ``transmitFailed`` (FAILED/KILLED/WARNING/PAUSED), else SUCCESS.
+    """
+    moment = now or utcnow()
+    run = next((r for r in execution.task_runs if r.id == result["subflow_taskrun_id"]), None)
+    if run is None or run.state.is_terminated():
+        return None
+    task = flow.find_task(run.task_id)
+    if result.get("error"):
+        run.state = run.state.with_state(
+            states.apply_failure_policy(states.FAILED, task.allow_failure, task.allow_warning), moment)
+        return run
+    outputs = {"executionId": result["execution_id"]}
+    if result.get("state") is None:  # created, not waited for
+        run.outputs = outputs
+        if not result.get("wait", True):
+            run.state = run.state.with_state(states.SUCCESS, moment)
+        return run
+    child_state = result["state"]
+    outputs["state"] = child_state
+    if result.get("outputs") is not None:
+        outputs["outputs"] = result["outputs"]
+    run.outputs = outputs
+    state = states.SUCCESS
+    transmit = run.internal.get("transmitFailed", True)
+    if transmit and child_state in (states.FAILED, states.KILLED, states.WARNING, states.PAUSED):
+        state = child_state
+    state = states.apply_failure_policy(state, task.allow_failure, task.allow_warning)
+    run.attempts.append(Attempt(State(states.RUNNING, [(states.RUNNING, run.state.start_date or moment)])
+                                .with_state(state, moment)))
+    run.state = run.state.with_state(state, moment)
     return run
 
 

@@ -1219,3 +1219,7 @@ def validate_output_definitions(definitions: list[dict] | None) -> list[tuple[st
     if duplicated:
         violations.append(("outputs", f"Duplicate output with name [{', '.join(duplicated)}]"))
     return violations
+
+
+#: Java's String.valueOf rendering of a value (``[a, null]``, ``{k=v}``), for Kestra-worded messages.
+java_str = _java_str

@@ -52,8 +52,9 @@ def execution_fields(execution: Execution) -> dict:
     }
 
 
-def insert_execution(execution: Execution) -> models.Execution:
-    row = models.Execution(id=execution.id, created=execution.state.start_date, **execution_fields(execution))
+def insert_execution(execution: Execution, internal: dict | None = None) -> models.Execution:
+    row = models.Execution(id=execution.id, created=execution.state.start_date, internal=internal or {},
+                           **execution_fields(execution))
     row.save(force_insert=True)
     return row
 

@@ -21,7 +21,8 @@ from flows_app import models
 from orchestrator.celery import EXECUTOR_QUEUE, worker_queue
 from orchestrator.engine import states
 from orchestrator.engine.errors import CelestraError
-from orchestrator.engine.executor import LogLine, apply_result, decide
+from orchestrator.engine.errors import FlowNotFound
+from orchestrator.engine.executor import LogLine, apply_result, apply_subflow_result, decide
 from orchestrator.engine.timeutil import now
 
 from . import hooks, store
@@ -86,6 +87,11 @@ def step(execution_id: str, results: list[dict[str, Any]]) -> None:
         applied = []
         logs: list[LogLine] = []
         for result in results:
+            if "subflow_taskrun_id" in result:
+                run = apply_subflow_result(flow, execution, result)
+                if run is not None:
+                    applied.append(run)
+                continue
             run = apply_result(flow, execution, result)
             if run is None:
                 continue
@@ -94,7 +100,11 @@ def step(execution_id: str, results: list[dict[str, Any]]) -> None:
             logs.extend(LogLine(l["level"], l["message"], run.task_id, run.id, attempt, parse_ts(l["timestamp"]))
                         for l in result.get("logs") or ())
             _insert_metrics(execution, run, result.get("metrics") or ())
-        decision = decide(flow, execution, engine_environment(execution.namespace))
+        environment = engine_environment(execution.namespace)
+        decision = decide(flow, execution, environment)
+        while decision.subflows:  # children created in this transaction; their outcome may let work go on
+            applied.extend(_create_subflows(row, execution, decision))
+            decision.merge(decide(flow, execution, environment))
         decision.logs[:0] = logs
         hooks.after_decision(flow, execution, decision)
         for run in applied:
@@ -114,7 +124,88 @@ def step(execution_id: str, results: list[dict[str, Any]]) -> None:
     if jobs or released:  # after commit: a worker must find the task runs it is sent
         _send(jobs, released)
     if ended:
+        _notify_parent(row)
         hooks.on_execution_end(execution_id)
+
+
+def _create_subflows(row, execution, decision) -> list:
+    """Create the child executions a step asked for; return the task runs that changed."""
+    from flows_app.services import create_execution
+
+    changed = []
+    parent_system = [l for l in execution.labels if l["key"].startswith("system.") and l["key"] != "system.correlationId"]
+    correlation = execution.labels_map().get("system.correlationId", execution.id)
+    flow_for_apply = get_flow(execution.namespace, execution.flow_id, execution.flow_revision)
+    for request in decision.subflows:
+        inherited = [{"key": "system.correlationId", "value": correlation}, *parent_system]
+        if request.inherit_labels:
+            inherited = [l for l in execution.labels if not l["key"].startswith("system.")] + inherited
+        labels = request.labels
+        if isinstance(labels, list):
+            labels = {l["key"]: l["value"] for l in labels}
+        trigger = {"id": request.task_id, "type": request.task_type,
+                   "variables": {"executionId": execution.id, "namespace": execution.namespace,
+                                 "flowId": execution.flow_id, "flowRevision": execution.flow_revision}}
+        try:
+            revision = int(request.revision) if request.revision not in (None, "") else None
+            with transaction.atomic():  # a savepoint: a failed creation leaves nothing behind
+                child = create_execution(
+                    request.namespace, request.flow_id, request.inputs or {}, labels=labels or None,
+                    revision=revision, trigger=trigger, parent_id=execution.id, inherited_labels=inherited,
+                    internal={"parentTaskRunId": request.taskrun_id, "parentTaskId": request.task_id,
+                              "wait": request.wait})
+        except CelestraError as exc:
+            message = str(exc)
+            if isinstance(exc, FlowNotFound) or "Unable to find flow" in message:
+                message = f"Unable to find flow '{request.namespace}'.'{request.flow_id}'" + (
+                    f" with revision '{request.revision}'" if request.revision else "")
+            run = apply_subflow_result(flow_for_apply, execution, {"subflow_taskrun_id": request.taskrun_id,
+                                                                   "error": message})
+            decision.logs.append(LogLine("ERROR", message, request.task_id, request.taskrun_id, 0))
+        else:
+            run = apply_subflow_result(flow_for_apply, execution, {
+                "subflow_taskrun_id": request.taskrun_id, "execution_id": child.id, "wait": request.wait})
+        if run is not None:
+            changed.append(run)
+    decision.subflows = []
+    return changed
+
+
+def _notify_parent(row) -> None:
+    """A child execution created by a Subflow task ended: tell the parent execution."""
+    internal = row.internal or {}
+    if not row.parent_id or not internal.get("parentTaskRunId") or not internal.get("wait", True):
+        return
+    outputs = row.outputs
+    try:
+        legacy = _legacy_subflow_outputs(row, internal)
+    except CelestraError as exc:
+        log.warning("subflow %s: cannot render the task's outputs: %s", row.id, exc)
+        legacy = None
+    if legacy:
+        outputs = {**legacy, **(outputs or {})}
+    result = {"subflow_taskrun_id": internal["parentTaskRunId"], "execution_id": row.id, "state": row.state,
+              "outputs": outputs}
+    advance_execution.apply_async(args=[row.parent_id, result], queue=EXECUTOR_QUEUE)
+
+
+def _legacy_subflow_outputs(row, internal) -> dict[str, Any] | None:
+    """The Subflow task's deprecated ``outputs`` map, rendered in the child execution's context."""
+    parent = models.Execution.objects.filter(pk=row.parent_id).only("namespace", "flow_id", "flow_revision").first()
+    if parent is None or not internal.get("parentTaskId"):
+        return None
+    task = get_flow(parent.namespace, parent.flow_id, parent.flow_revision).find_task(internal["parentTaskId"])
+    if not task.props.get("outputs"):
+        return None
+    from orchestrator.engine.context import RunIndex, base_context
+
+    child = store.execution_from_row(row, row.task_runs.order_by("seq"))
+    child_flow = get_flow(child.namespace, child.flow_id, child.flow_revision)
+    index = RunIndex(child, {t.id: t.type for t in child_flow.all_tasks()})
+    context = base_context(child_flow, child, engine_environment(child.namespace).extras)
+    context["outputs"] = index.outputs_map()
+    context["tasks"] = index.tasks_map()
+    return engine_environment(child.namespace).render(task.props["outputs"], context)
 
 
 def _send(jobs: list[dict[str, Any]], released: list[str]) -> None:

@@ -568,3 +568,99 @@ def test_execution_ends_with_flow_completed_log():
         message: hi
     """))
     assert run.logs[-1].message == "Flow completed with state SUCCESS"
+
+
+def test_pause_with_a_delay_pauses_the_execution_then_resumes_by_itself():
+    source = flow(f"""
+    tasks:
+      - id: pause
+        type: io.kestra.plugin.core.flow.Pause
+        pauseDuration: PT1S
+      - id: after
+        type: {RETURN}
+        format: x
+    """)
+    parsed = parse_flow(source)
+    execution = Execution.create("tests", "t", 1)
+    env = Environment(render=render, is_truthy=is_truthy)
+    decision = decide(parsed, execution, env)
+    assert execution.state.current == states.PAUSED
+    assert decision.wake_at is not None and decision.jobs == []
+    # when: the executor is woken after the delay
+    later = Environment(render=render, is_truthy=is_truthy, now=lambda: decision.wake_at)
+    decision = decide(parsed, execution, later)
+    # then
+    assert execution.state.current == states.RUNNING
+    assert [j.task_id for j in decision.jobs] == ["after"]
+    pause = execution.task_runs[0]
+    assert [h[0] for h in pause.state.histories] == ["CREATED", "RUNNING", "PAUSED", "RUNNING", "SUCCESS"]
+
+
+def test_pause_behaviors_and_timeout():
+    for behavior, expected in [("WARN", states.WARNING), ("FAIL", states.FAILED), ("CANCEL", states.CANCELLED)]:
+        run = memory.run(flow(f"""
+        tasks:
+          - id: pause
+            type: io.kestra.plugin.core.flow.Pause
+            pauseDuration: PT1S
+            behavior: {behavior}
+        """))
+        assert run.state == expected, behavior
+    run = memory.run(flow("""
+    tasks:
+      - id: pause
+        type: io.kestra.plugin.core.flow.Pause
+        timeout: PT1S
+    """))
+    assert run.state == states.FAILED
+
+
+def test_switch_without_a_match_or_defaults_fails():
+    run = memory.run(flow(f"""
+    tasks:
+      - id: sw
+        type: io.kestra.plugin.core.flow.Switch
+        value: "nothing"
+        cases:
+          a:
+            - id: a
+              type: {RETURN}
+              format: x
+    """))
+    assert run.state == states.FAILED
+    assert states_of(run) == [("sw", None, "FAILED")]
+
+
+def test_children_of_non_dynamic_flowables_have_no_value():
+    run = memory.run(flow(f"""
+    tasks:
+      - id: each
+        type: io.kestra.plugin.core.flow.ForEach
+        values: ["v"]
+        tasks:
+          - id: seq
+            type: io.kestra.plugin.core.flow.Sequential
+            tasks:
+              - id: leaf
+                type: {RETURN}
+                format: "{{{{ parent.taskrun.value }}}}"
+      - id: read
+        type: {RETURN}
+        format: "{{{{ outputs.leaf['v'].value }}}}"
+    """))
+    assert states_of(run)[1:3] == [("seq", "v", "SUCCESS"), ("leaf", None, "SUCCESS")]
+    assert run.run("read").outputs == {"value": "v"}
+
+
+def test_exit_ends_the_execution_in_the_given_state():
+    run = memory.run(flow(f"""
+    tasks:
+      - id: stop
+        type: io.kestra.plugin.core.execution.Exit
+        state: WARNING
+      - id: never
+        type: {RETURN}
+        format: x
+    """))
+    assert run.state == states.WARNING
+    assert [r.task_id for r in run.execution.task_runs] == ["stop"]

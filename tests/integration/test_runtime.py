@@ -251,3 +251,87 @@ def test_concurrency_limit_queues_the_second_execution(runtime, transactional_db
     done = wait_for(second.id, timeout=30)
     assert done.state.current == states.SUCCESS
     assert [h[0] for h in done.state.histories] == ["CREATED", "QUEUED", "RUNNING", "SUCCESS"]
+
+
+def test_subflow_runs_a_child_execution_and_reads_its_outputs(run_flow):
+    child_id, parent_id = unique("child"), unique("parent")
+    deploy_flow(source(child_id, """
+    inputs:
+      - id: n
+        type: INT
+    tasks:
+      - id: double
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ inputs.n * 2 }}"
+    outputs:
+      - id: result
+        type: INT
+        value: "{{ outputs.double.value }}"
+    """))
+    parent = run_flow(source(parent_id, f"""
+    labels:
+      owner: me
+    tasks:
+      - id: call
+        type: io.kestra.plugin.core.flow.Subflow
+        namespace: company.tests
+        flowId: {child_id}
+        inputs:
+          n: 21
+        inheritLabels: true
+      - id: read
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{{{ outputs.call.outputs.result }}}}"
+      - id: fire-and-forget
+        type: io.kestra.plugin.core.flow.Subflow
+        namespace: company.tests
+        flowId: {child_id}
+        wait: false
+        inputs:
+          n: 1
+    """))
+    assert parent.state.current == states.SUCCESS
+    runs = {r.task_id: r for r in parent.task_runs}
+    assert runs["read"].outputs == {"value": "42"}
+    assert runs["call"].outputs["state"] == states.SUCCESS
+    child = models.Execution.objects.get(pk=runs["call"].outputs["executionId"])
+    assert child.parent_id == parent.id
+    assert child.trigger["variables"]["executionId"] == parent.id
+    labels = {l["key"]: l["value"] for l in child.labels}
+    assert labels["owner"] == "me"
+    assert labels["system.correlationId"] == parent.id
+    assert set(runs["fire-and-forget"].outputs) == {"executionId"}
+
+
+def test_subflow_failures_are_transmitted_and_unknown_flows_fail_the_task(run_flow):
+    child_id = unique("failing-child")
+    deploy_flow(source(child_id, """
+    tasks:
+      - id: ko
+        type: io.kestra.plugin.core.execution.Fail
+    """))
+    parent = run_flow(source(unique("parent"), f"""
+    tasks:
+      - id: par
+        type: io.kestra.plugin.core.flow.Parallel
+        tasks:
+          - id: failing
+            type: io.kestra.plugin.core.flow.Subflow
+            namespace: company.tests
+            flowId: {child_id}
+          - id: missing
+            type: io.kestra.plugin.core.flow.Subflow
+            namespace: company.tests
+            flowId: no-such-flow
+          - id: tolerated
+            type: io.kestra.plugin.core.flow.Subflow
+            namespace: company.tests
+            flowId: {child_id}
+            transmitFailed: false
+    """))
+    runs = {r.task_id: r for r in parent.task_runs}
+    assert parent.state.current == states.FAILED
+    assert runs["failing"].state.current == states.FAILED
+    assert runs["missing"].state.current == states.FAILED
+    assert runs["tolerated"].state.current == states.SUCCESS
+    assert ("missing", "ERROR", "Unable to find flow 'company.tests'.'no-such-flow'") in logs_of(parent.id)

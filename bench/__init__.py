@@ -1,0 +1,1 @@
+"""Celestra's benchmark: ``make bench`` (see bench/README.md)."""
