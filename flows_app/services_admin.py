@@ -310,7 +310,8 @@ def replay_execution(execution_id: str, taskrun_id: str | None = None, revision:
     """A new execution replaying this one, from the start or from ``taskrun_id`` (spec §8.9).
 
     ``inputs`` (``replay-with-inputs``): submitted values, typed against the replayed flow revision
-    (files stored under the new execution), that replace the original inputs. The original gets the label ``system.replayed: true``.
+    (files stored under the new execution), that replace the original inputs. The original gets the
+    label ``system.replayed: true``.
     """
     with transaction.atomic():
         row, execution = _locked(execution_id)
@@ -330,6 +331,7 @@ def replay_execution(execution_id: str, taskrun_id: str | None = None, revision:
 
 
 def _typed_replay_inputs(flow: Any, execution: Execution, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Inputs of a replay, typed and validated like a new execution's (HTTP 422 on errors)."""
     from orchestrator.engine import expressions
     from orchestrator.engine.context import labels_map
     from orchestrator.engine.inputs import resolve_inputs
@@ -349,7 +351,7 @@ def mark_as(execution_id: str, taskrun_id: str, state: str) -> Execution:
     with transaction.atomic():
         row, execution = _locked(execution_id)
         changed = operations.mark_as(_flow_of(execution), execution, taskrun_id, state)
-        changed.labels = operations._with_label(changed.labels, operations.RESTARTED_LABEL)
+        changed.labels = operations.with_label(changed.labels, operations.RESTARTED_LABEL)
         _store_changed(row, execution, changed)
     return changed
 

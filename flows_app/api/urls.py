@@ -30,6 +30,7 @@ routes = [
     path(f"executions/webhook/{ns}/<str:flow_id>/<str:key>", executions.WebhookView.as_view()),
     path(f"executions/webhook/{ns}/<str:flow_id>/<str:key>/<path:path>", executions.WebhookView.as_view()),
     path(f"executions/trigger/{ns}/<str:flow_id>", executions.ExecutionCreateView.as_view()),
+    path("executions/<str:execution_id>/resume/validate", executions.ResumeValidateView.as_view()),
     path(f"executions/{ns}/<str:flow_id>/validate", executions.ExecutionValidateView.as_view()),
     path("executions/<str:execution_id>", executions.ExecutionView.as_view()),
     path("executions/<str:a>/<str:b>", executions.ExecutionActionView.as_view()),

@@ -195,12 +195,13 @@ class _Step:
                                           len(run.attempts) if run else None, self.now))
 
     def children(self, parent: TaskRun | None, tasks: list[Any], value: str | None = None,
-                 by_value: bool = False) -> dict[str, TaskRun]:
-        """The latest run of each task of ``tasks`` under ``parent`` (and loop value)."""
+                 by_value: bool = False, iteration: int | None = None) -> dict[str, TaskRun]:
+        """The latest run of each task of ``tasks`` under ``parent`` (and loop value or iteration)."""
         ids = {t.id for t in tasks}
         out: dict[str, TaskRun] = {}
         for run in self.index.children.get(parent.id if parent else None, ()):
-            if run.task_id in ids and (not by_value or run.value == value):
+            if run.task_id in ids and (not by_value or run.value == value) and (
+                    iteration is None or run.iteration == iteration):
                 out[run.task_id] = run
         return out
 
@@ -343,9 +344,9 @@ class _Step:
         return run.state.current
 
     def sequential(self, parent: TaskRun | None, tasks: list[Any], value: str | None = None,
-                   iteration: int | None = None, by_value: bool = False) -> str | None:
+                   iteration: int | None = None, by_value: bool = False, by_iteration: bool = False) -> str | None:
         """Run ``tasks`` one after another; None while not finished, else the block state."""
-        runs = self.children(parent, tasks, value, by_value)
+        runs = self.children(parent, tasks, value, by_value, iteration if by_iteration else None)
         seen: list[str] = []
         for task in tasks:
             if task.disabled:
@@ -488,6 +489,8 @@ class _Step:
             elif kind == CORE + "flow.Pause":
                 self.drive_pause(task, run)
                 return
+            elif kind == CORE + "flow.LoopUntil":
+                main = lambda: self.loop_until(task, run)  # noqa: E731
             elif kind == CORE + "flow.Dag":
                 concurrent = int(self.render(props.get("concurrent", 0), run) or 0)
                 main = lambda: self.dag(run, props.get("tasks") or [], concurrent)  # noqa: E731
@@ -506,6 +509,51 @@ class _Step:
         if kind == CORE + "flow.AllowFailure" and state == states.FAILED:
             state = states.WARNING
         self.terminate(task, run, state)
+
+    # --- LoopUntil (spec §4.2) -------------------------------------------------------------------
+    def loop_until(self, task: Any, run: TaskRun) -> str | None:
+        """One pass: drive the current iteration; when it ended well, check the condition and
+        either end, or wait ``checkFrequency.interval`` and start the next iteration."""
+        props = task.props
+        if not run.outputs or "iterationCount" not in run.outputs:
+            run.outputs = {"iterationCount": 1}
+            self.decision.touch(run)
+            self.invalidate_outputs()
+        internal = run.internal
+        frequency = props.get("checkFrequency") or {}
+        if internal.get("nextAt"):
+            due = datetime.fromisoformat(internal["nextAt"])
+            if due > self.now:
+                self.decision.wake(due)
+                return None
+            del internal["nextAt"]
+            run.outputs = {"iterationCount": run.outputs["iterationCount"] + 1}
+            self.decision.touch(run)
+            self.invalidate_outputs()
+        count = run.outputs["iterationCount"]
+        state = self.sequential(run, props.get("tasks") or [], iteration=count, by_iteration=True)
+        if state is None or state in states.FAILED_LIKE:
+            return state
+        if self.is_truthy(self.render(props.get("condition"), run)):
+            return state
+        max_iterations = frequency.get("maxIterations")
+        max_duration = frequency.get("maxDuration")
+        reached = None
+        if max_iterations is not None and count >= int(self.render(max_iterations, run)):
+            reached = "Max iterations reached"
+        elif max_duration is not None and run.state.start_date is not None and (
+                self.now - run.state.start_date > parse_duration(str(self.render(max_duration, run)))):
+            reached = "Max duration reached"
+        if reached:
+            self.log("WARN", reached, run)
+            return states.FAILED if self.is_truthy(self.render(props.get("failOnMaxReached", False), run)) \
+                else state
+        interval = parse_duration(str(self.render(frequency.get("interval") or "PT1M", run)))
+        due = self.now + interval
+        internal["nextAt"] = due.isoformat()
+        self.decision.touch(run)
+        self.decision.wake(due)
+        return None
 
     # --- Pause (spec §4.2, §8.7) ---------------------------------------------------------------
     def drive_pause(self, task: Any, run: TaskRun) -> None:

@@ -73,7 +73,8 @@ def _restarts_as_a_whole(task: Any | None) -> bool:
     return not _is_flowable(task) or task.type == WORKING_DIRECTORY
 
 
-def _with_label(labels: list[dict[str, str]], key: str, value: str = "true") -> list[dict[str, str]]:
+def with_label(labels: list[dict[str, str]], key: str, value: str = "true") -> list[dict[str, str]]:
+    """The labels plus ``key: value`` (once)."""
     out = [dict(label) for label in labels]
     if {"key": key, "value": value} not in out:
         out.append({"key": key, "value": value})
@@ -286,7 +287,7 @@ def restart(flow: Any, execution: Execution, *, revision: int | None = None,
     out.task_runs = [r for r in out.task_runs if r.id not in dropped]
     out.state = _append(execution.state, states.RESTARTED, moment)
     out.metadata = _next_attempt(execution.metadata)
-    out.labels = _with_label(execution.labels, RESTARTED_LABEL)
+    out.labels = with_label(execution.labels, RESTARTED_LABEL)
     if revision is not None:
         out = _as_new_execution(out, execution, revision)
     return out
@@ -346,7 +347,7 @@ def replay(flow: Any, execution: Execution, taskrun_id: str | None = None, *, re
         out.task_runs = [r for r in out.task_runs if r.id not in dropped]
         out.state = _append(execution.state, states.RESTARTED, moment)
     out.metadata = _next_attempt(execution.metadata)
-    out.labels = _with_label(execution.labels, REPLAY_LABEL)
+    out.labels = with_label(execution.labels, REPLAY_LABEL)
     out.schedule_date = None
     if inputs is not None:
         out.inputs = inputs
@@ -356,7 +357,7 @@ def replay(flow: Any, execution: Execution, taskrun_id: str | None = None, *, re
 def mark_replayed(execution: Execution) -> Execution:
     """The original of a replay gets the label ``system.replayed: true``."""
     out = _copy_for(execution)
-    out.labels = _with_label(execution.labels, REPLAYED_LABEL)
+    out.labels = with_label(execution.labels, REPLAYED_LABEL)
     return out
 
 

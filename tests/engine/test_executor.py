@@ -664,3 +664,42 @@ def test_exit_ends_the_execution_in_the_given_state():
     """))
     assert run.state == states.WARNING
     assert [r.task_id for r in run.execution.task_runs] == ["stop"]
+
+
+def test_loop_until_repeats_until_the_condition_holds():
+    run = memory.run(flow("""
+    tasks:
+      - id: loop
+        type: io.kestra.plugin.core.flow.LoopUntil
+        condition: "{{ outputs.count.value == '3' }}"
+        checkFrequency:
+          interval: PT0.1S
+        tasks:
+          - id: count
+            type: io.kestra.plugin.core.debug.Return
+            format: "{{ outputs.loop.iterationCount }}"
+    """))
+    assert run.state == states.SUCCESS
+    assert [(r.task_id, r.iteration) for r in run.execution.task_runs][1:] == [("count", 1), ("count", 2), ("count", 3)]
+    assert run.run("loop").outputs == {"iterationCount": 3}
+
+
+@pytest.mark.parametrize("fail_on_max, expected", [(False, states.SUCCESS), (True, states.FAILED)])
+def test_loop_until_stops_at_max_iterations(fail_on_max, expected):
+    run = memory.run(flow(f"""
+    tasks:
+      - id: loop
+        type: io.kestra.plugin.core.flow.LoopUntil
+        condition: "{{{{ false }}}}"
+        failOnMaxReached: {str(fail_on_max).lower()}
+        checkFrequency:
+          interval: PT0.1S
+          maxIterations: 2
+        tasks:
+          - id: count
+            type: {RETURN}
+            format: x
+    """))
+    assert run.state == expected
+    assert len(run.runs("count")) == 2
+    assert any(line.message == "Max iterations reached" for line in run.logs)

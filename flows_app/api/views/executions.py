@@ -1,4 +1,5 @@
-"""Executions: create (multipart inputs), validate inputs, read, search, kill, labels, delete (spec §11.3)."""
+"""Executions: create (multipart inputs), validate inputs, read, search, kill, labels, delete, restart,
+replay, pause, resume, task run state changes, concurrency queue (spec §11.3)."""
 from __future__ import annotations
 
 from typing import Any, Iterator
@@ -134,7 +135,7 @@ class ExecutionView(ApiView):
 
 class ExecutionActionView(ApiView):
     """Routes of the shape ``/executions/{a}/{b}``: an action on execution ``a`` when ``b`` names one
-    (``kill``, ``labels``, ``logs``, ``flow``, ``file``, ``follow``), else the creation of an execution of flow
+    (``kill``, ``labels``, ``logs``, ``flow``, ``file``, ``follow``, and :attr:`actions`), else the creation of an execution of flow
     ``b`` in namespace ``a`` — the literal segment wins, as in Kestra's router."""
 
     def get(self, request, a, b):
@@ -155,7 +156,74 @@ class ExecutionActionView(ApiView):
     def post(self, request, a, b):
         if b == "labels":
             return self._labels(request, a)
+        action = self.actions.get(b)
+        if action is not None:
+            return getattr(self, action)(request, a)
         return ExecutionCreateView().post(request, a, b)
+
+    #: ``POST /executions/{executionId}/{action}`` (spec §8.6-§8.11)
+    actions = {
+        "restart": "_restart", "replay": "_replay", "replay-with-inputs": "_replay_with_inputs",
+        "state": "_state", "change-status": "_change_status", "resume": "_resume", "pause": "_pause",
+        "unqueue": "_unqueue", "force-run": "_force_run",
+    }
+
+    def _restart(self, request, execution_id):
+        _execution_or_404(execution_id)
+        execution = services_admin.restart_execution(execution_id, revision=int_param(request, "revision"))
+        return Response(execution.to_json())
+
+    def _replay(self, request, execution_id):
+        _execution_or_404(execution_id)
+        execution = services_admin.replay_execution(execution_id, request.query_params.get("taskRunId") or None,
+                                                    revision=int_param(request, "revision"))
+        return Response(execution.to_json())
+
+    def _replay_with_inputs(self, request, execution_id):
+        _execution_or_404(execution_id)
+        execution = services_admin.replay_execution(execution_id, request.query_params.get("taskRunId") or None,
+                                                    revision=int_param(request, "revision"),
+                                                    inputs=submitted_inputs(request))
+        return Response(execution.to_json())
+
+    def _state(self, request, execution_id):
+        _execution_or_404(execution_id)
+        body = request.data if isinstance(request.data, dict) else {}
+        taskrun_id, state = body.get("taskRunId"), body.get("state")
+        if not taskrun_id or not state:
+            raise BadRequest("A body {taskRunId, state} is expected")
+        execution = services_admin.mark_as(execution_id, str(taskrun_id), str(state))
+        return Response(execution.to_json())
+
+    def _change_status(self, request, execution_id):
+        _execution_or_404(execution_id)
+        status_param = request.query_params.get("status")
+        if not status_param:
+            raise BadRequest("Required QueryValue [status] not specified")
+        if status_param.upper() not in states.ALL_STATES:
+            raise BadRequest(f"Failed to convert argument [status] for value [{status_param}]")
+        return Response(services_admin.change_status(execution_id, status_param).to_json())
+
+    def _resume(self, request, execution_id):
+        _execution_or_404(execution_id)
+        services_admin.resume_execution(execution_id, submitted_inputs(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _pause(self, request, execution_id):
+        _execution_or_404(execution_id)
+        services_admin.pause_execution(execution_id)
+        return Response(status=status.HTTP_200_OK)
+
+    def _unqueue(self, request, execution_id):
+        _execution_or_404(execution_id)
+        state = request.query_params.get("state")
+        if state and state.upper() not in states.ALL_STATES:
+            raise BadRequest(f"Failed to convert argument [state] for value [{state}]")
+        return Response(services_admin.unqueue(execution_id, state).to_json())
+
+    def _force_run(self, request, execution_id):
+        _execution_or_404(execution_id)
+        return Response(services_admin.force_run(execution_id).to_json())
 
     def delete(self, request, a, b):
         if b == "kill":
@@ -192,6 +260,15 @@ class ExecutionActionView(ApiView):
         response = HttpResponse(content, content_type="application/octet-stream")
         response["Content-Disposition"] = f'attachment; filename="{path.rsplit("/", 1)[-1]}"'
         return response
+
+
+class ResumeValidateView(ApiView):
+    """``POST /executions/{executionId}/resume/validate``: the ``onResume`` inputs as they would be (409 if
+    the execution is not paused)."""
+
+    def post(self, request, execution_id):
+        _execution_or_404(execution_id)
+        return Response(services_admin.validate_resume(execution_id, submitted_inputs(request)))
 
 
 class ExecutionSearchView(ApiView):
