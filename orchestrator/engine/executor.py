@@ -489,6 +489,8 @@ class _Step:
             elif kind == CORE + "flow.Pause":
                 self.drive_pause(task, run)
                 return
+            elif kind == CORE + "flow.WorkingDirectory":
+                main = lambda: self.working_directory(task, run)  # noqa: E731
             elif kind == CORE + "flow.LoopUntil":
                 main = lambda: self.loop_until(task, run)  # noqa: E731
             elif kind == CORE + "flow.Dag":
@@ -509,6 +511,18 @@ class _Step:
         if kind == CORE + "flow.AllowFailure" and state == states.FAILED:
             state = states.WARNING
         self.terminate(task, run, state)
+
+    # --- WorkingDirectory (spec §4.2) -----------------------------------------------------------
+    def working_directory(self, task: Any, run: TaskRun) -> str | None:
+        """The whole group goes to one worker as one job; its children come back in the result."""
+        internal = run.internal
+        if "groupState" in internal:
+            return internal["groupState"]
+        if not internal.get("dispatched"):
+            internal["dispatched"] = True
+            self.decision.touch(run)
+            self.dispatch(task, run)
+        return None
 
     # --- LoopUntil (spec §4.2) -------------------------------------------------------------------
     def loop_until(self, task: Any, run: TaskRun) -> str | None:
@@ -817,6 +831,8 @@ def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: d
     if result["attempt"] != len(run.attempts) + 1:
         return None
     task = flow.find_task(run.task_id)
+    if "children" in result:
+        return _apply_group_result(execution, run, result, moment)
     started = datetime.fromisoformat(result["started"]) if result.get("started") else moment
     ended = datetime.fromisoformat(result["ended"]) if result.get("ended") else moment
     state = result["state"]
@@ -841,6 +857,34 @@ def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: d
     if state == states.WARNING:
         state = states.apply_failure_policy(state, False, task.allow_warning)
     run.state = run.state.with_state(state, ended)
+    return run
+
+
+def _apply_group_result(execution: Execution, run: TaskRun, result: dict[str, Any], moment: datetime) -> TaskRun:
+    """Record the children a WorkingDirectory ran on its worker; the executor then ends the group."""
+    if "groupState" in run.internal:
+        return run
+    seq = max((r.seq for r in execution.task_runs), default=-1) + 1
+    child_states = []
+    for child in result["children"]:
+        started = datetime.fromisoformat(child["started"])
+        ended = datetime.fromisoformat(child["ended"])
+        child_run = TaskRun(id=child["id"], execution_id=execution.id, namespace=execution.namespace,
+                            flow_id=execution.flow_id, task_id=child["task_id"], parent_task_run_id=run.id,
+                            state=State(states.CREATED, [(states.CREATED, started)]), seq=seq,
+                            outputs=child.get("outputs"))
+        seq += 1
+        if child["state"] != states.SKIPPED:
+            child_run.state = child_run.state.with_state(states.RUNNING, started)
+            child_run.attempts.append(Attempt(State(states.RUNNING, [(states.RUNNING, started)])
+                                              .with_state(child["state"], ended), result.get("worker_id")))
+        child_run.state = child_run.state.with_state(child["state"], ended)
+        child_run.internal["new"] = True
+        execution.task_runs.append(child_run)
+        child_states.append(child["state"])
+    if result.get("outputs"):
+        run.outputs = result["outputs"]
+    run.internal["groupState"] = states.guess_final_state(child_states)
     return run
 
 

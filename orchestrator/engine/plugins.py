@@ -76,8 +76,8 @@ class Plugin:
     def __init__(self, task: Any):
         self.task = task  # the parsed flow Task this plugin instance serves
 
-    def run(self, ctx: RunContext) -> dict[str, Any] | None:  # pragma: no cover - runnable only
-        raise NotImplementedError(f"{self.type} is not runnable")
+    def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        raise CelestraError(f"Task type {self.type} cannot run here: it is not implemented yet")
 
 
 _REGISTRY: dict[str, type[Plugin]] = {}

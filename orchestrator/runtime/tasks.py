@@ -100,12 +100,17 @@ def step(execution_id: str, results: list[dict[str, Any]]) -> None:
             logs.extend(LogLine(l["level"], l["message"], run.task_id, run.id, attempt, parse_ts(l["timestamp"]))
                         for l in result.get("logs") or ())
             _insert_metrics(execution, run, result.get("metrics") or ())
+            for child in result.get("children") or ():  # a WorkingDirectory's tasks
+                logs.extend(LogLine(l["level"], l["message"], child["task_id"], child["id"], 1,
+                                    parse_ts(l["timestamp"])) for l in child.get("logs") or ())
         environment = engine_environment(execution.namespace)
         decision = decide(flow, execution, environment)
         while decision.subflows:  # children created in this transaction; their outcome may let work go on
             applied.extend(_create_subflows(row, execution, decision))
             decision.merge(decide(flow, execution, environment))
         decision.logs[:0] = logs
+        recorded = [r for r in execution.task_runs if r.internal.pop("new", False)]  # WorkingDirectory children
+        decision.new_runs[:0] = recorded
         hooks.after_decision(flow, execution, decision)
         for run in applied:
             retry_at = run.internal.get("retryAt")

@@ -1,8 +1,13 @@
-"""Worker side: run one runnable task run and report its result to the executor."""
+"""Worker side: run one runnable task run (or a WorkingDirectory group) and build the result
+message for the executor."""
 from __future__ import annotations
 
+import glob
 import logging
+import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import traceback
@@ -11,7 +16,8 @@ from typing import Any
 
 from orchestrator.engine import expressions, states
 from orchestrator.engine.errors import CelestraError, TaskFailure, TaskKilled
-from orchestrator.engine.timeutil import now, parse_duration
+from orchestrator.engine.ids import new_id
+from orchestrator.engine.timeutil import iso, now, parse_duration
 
 from .environment import static_extras
 from .flows import get_flow
@@ -20,14 +26,16 @@ from .services import Services
 log = logging.getLogger("celestra.worker")
 WORKER_ID = f"{socket.gethostname()}"
 LEVELS = ("ERROR", "WARN", "INFO", "DEBUG", "TRACE")
+WORKING_DIRECTORY = "io.kestra.plugin.core.flow.WorkingDirectory"
 
 
 class WorkerRunContext:
     """The RunContext of orchestrator.engine.plugins, for one attempt of one task run."""
 
-    def __init__(self, job: dict[str, Any], deadline: float | None):
+    def __init__(self, job: dict[str, Any], deadline: float | None, working_dir: str | None = None):
         self.job = job
         self.task_id = job["task_id"]
+        self.taskrun_id = job["taskrun_id"]
         self.execution_id = job["execution_id"]
         self.namespace = job["namespace"]
         self.flow_id = job["flow_id"]
@@ -37,6 +45,24 @@ class WorkerRunContext:
         self.logs: list[dict[str, Any]] = []
         self.metrics: list[dict[str, Any]] = []
         self.killed = threading.Event()
+        self.warning = False
+        self._working_dir = working_dir
+        self._owns_working_dir = False
+        if working_dir:
+            self.variables["workingDir"] = working_dir
+
+    @property
+    def working_dir(self) -> str:
+        """The task's working directory (created on first use; shared inside a WorkingDirectory)."""
+        if self._working_dir is None:
+            self._working_dir = tempfile.mkdtemp(prefix="celestra-")
+            self._owns_working_dir = True
+            self.variables["workingDir"] = self._working_dir
+        return self._working_dir
+
+    def cleanup(self) -> None:
+        if self._owns_working_dir and self._working_dir:
+            shutil.rmtree(self._working_dir, ignore_errors=True)
 
     def render(self, value: Any) -> Any:
         return expressions.render(value, self.variables)
@@ -67,45 +93,45 @@ class WorkerRunContext:
                 raise TaskKilled("Killed")
 
 
-def run_job(job: dict[str, Any], worker_id: str | None = None) -> dict[str, Any]:
-    """Run the job's task and return the result message for the executor (never raises)."""
-    started = now()
-    flow = get_flow(job["namespace"], job["flow_id"], job["flow_revision"])
-    task = flow.find_task(job["task_id"])
-    deadline = None
-    ctx: WorkerRunContext | None = None
+def _attempt(job: dict[str, Any], task: Any, working_dir: str | None = None) -> tuple[str, Any, WorkerRunContext]:
+    """Run the plugin once: (state, outputs, context). Never raises."""
+    ctx = WorkerRunContext(job, None, working_dir)
     outputs = None
     try:
-        ctx = WorkerRunContext(job, None)
         if task.timeout:
             timeout = ctx.render(task.timeout)
-            deadline = time.monotonic() + parse_duration(str(timeout)).total_seconds()
-            ctx.deadline = deadline
-        plugin = task.plugin(task)
-        outputs = plugin.run(ctx)
+            ctx.deadline = time.monotonic() + parse_duration(str(timeout)).total_seconds()
+        outputs = task.plugin(task).run(ctx)
         state = states.SUCCESS
-        if deadline is not None and time.monotonic() > deadline:
+        if ctx.deadline is not None and time.monotonic() > ctx.deadline:
             raise TaskKilled("Timeout")
     except TaskFailure as exc:
         state = states.FAILED
         ctx.log("ERROR", str(exc))
     except TaskKilled as exc:
         state = states.FAILED
-        ctx.log("ERROR", f"Task attempt killed: {exc}" if str(exc) != "Timeout"
-                else f"Timeout after {task.timeout}")
+        ctx.log("ERROR", f"Timeout after {task.timeout}" if str(exc) == "Timeout" else f"Task attempt killed: {exc}")
     except CelestraError as exc:
         state = states.FAILED
-        if ctx is None:
-            ctx = WorkerRunContext(job, None)
         ctx.log("ERROR", str(exc))
     except Exception as exc:  # noqa: BLE001 - a crashing plugin fails its task run, with the traceback
         state = states.FAILED
-        if ctx is None:
-            ctx = WorkerRunContext(job, None)
         ctx.log("ERROR", f"{type(exc).__name__}: {exc}")
         ctx.log("DEBUG", traceback.format_exc())
-    if ctx is not None and getattr(ctx, "warning", False) and state == states.SUCCESS:
+    if ctx.warning and state == states.SUCCESS:
         state = states.WARNING
+    return state, outputs, ctx
+
+
+def run_job(job: dict[str, Any], worker_id: str | None = None) -> dict[str, Any]:
+    """Run the job's task and return the result message for the executor (never raises)."""
+    started = now()
+    flow = get_flow(job["namespace"], job["flow_id"], job["flow_revision"])
+    task = flow.find_task(job["task_id"])
+    if task.type == WORKING_DIRECTORY:
+        return run_group(job, task, flow, worker_id)
+    state, outputs, ctx = _attempt(job, task)
+    ctx.cleanup()
     return {
         "taskrun_id": job["taskrun_id"],
         "attempt": job["attempt"],
@@ -114,9 +140,115 @@ def run_job(job: dict[str, Any], worker_id: str | None = None) -> dict[str, Any]
         "started": started.isoformat(),
         "ended": now().isoformat(),
         "worker_id": worker_id or WORKER_ID,
-        "logs": ctx.logs if ctx else [],
-        "metrics": ctx.metrics if ctx else [],
+        "logs": ctx.logs,
+        "metrics": ctx.metrics,
     }
+
+
+def run_group(job: dict[str, Any], group: Any, flow: Any, worker_id: str | None) -> dict[str, Any]:
+    """A WorkingDirectory: its tasks run here one after another in one temporary directory.
+
+    Child task run ids are chosen here (the tasks may use ``taskrun.id``); the executor records
+    the children from the result. The first failure stops the group.
+    """
+    started = now()
+    directory = tempfile.mkdtemp(prefix="celestra-wd-")
+    children: list[dict[str, Any]] = []
+    group_logs: list[dict[str, Any]] = []
+    outputs: dict[str, Any] | None = None
+    context = job["context"]
+    previous_outputs = dict(context.get("outputs") or {})
+    try:
+        props = group.props
+        base = WorkerRunContext(job, None, directory)
+        if props.get("inputFiles"):
+            _write_input_files(base, directory, props["inputFiles"])
+        iteration = 0
+        for child in props.get("tasks") or []:
+            if child.disabled:
+                continue
+            run_id = new_id()
+            child_context = {
+                **context, "outputs": previous_outputs, "task": {"id": child.id, "type": child.type},
+                "taskrun": {"id": run_id, "startDate": iso(now()), "attemptsCount": 0,
+                            "parentId": job["taskrun_id"]},
+                "parent": {"taskrun": {"value": context["taskrun"].get("value")}} if context["taskrun"].get("value")
+                else context.get("parent"),
+                "workingDir": directory,
+            }
+            child_started = now()
+            child_job = {**job, "task_id": child.id, "taskrun_id": run_id, "context": child_context}
+            if child.run_if is not None and child.run_if != "true" and not expressions.is_truthy(
+                    expressions.render(child.run_if, {**child_context, **static_extras()})):
+                children.append({"id": run_id, "task_id": child.id, "state": states.SKIPPED, "outputs": None,
+                                 "started": child_started.isoformat(), "ended": now().isoformat(), "logs": [],
+                                 "metrics": []})
+                continue
+            state, child_outputs, ctx = _attempt(child_job, child, directory)
+            state = states.apply_failure_policy(state, child.allow_failure, child.allow_warning)
+            children.append({"id": run_id, "task_id": child.id, "state": state, "outputs": child_outputs or None,
+                             "started": child_started.isoformat(), "ended": now().isoformat(),
+                             "logs": ctx.logs, "metrics": ctx.metrics, "iteration": iteration})
+            iteration += 1
+            if child_outputs:
+                previous_outputs = {**previous_outputs, child.id: child_outputs}
+            if state in states.FAILED_LIKE:
+                break
+        if props.get("outputFiles") and not any(c["state"] in states.FAILED_LIKE for c in children):
+            outputs = {"outputFiles": _upload_output_files(base, directory, base.render(props["outputFiles"]))}
+        group_logs = base.logs
+    except CelestraError as exc:
+        group_logs.append({"level": "ERROR", "message": str(exc), "timestamp": now().isoformat()})
+        children.append({"id": new_id(), "task_id": None, "state": states.FAILED})
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    failed = any(c["state"] in states.FAILED_LIKE for c in children)
+    return {
+        "taskrun_id": job["taskrun_id"], "attempt": job["attempt"],
+        "state": states.FAILED if failed else states.SUCCESS, "outputs": outputs,
+        "started": started.isoformat(), "ended": now().isoformat(), "worker_id": worker_id or WORKER_ID,
+        "logs": group_logs, "metrics": [], "children": [c for c in children if c["task_id"]],
+    }
+
+
+def _write_input_files(ctx: WorkerRunContext, directory: str, files: Any) -> None:
+    import json
+
+    rendered = ctx.render(files)
+    if isinstance(rendered, str):
+        rendered = json.loads(rendered)
+    for name, content in (rendered or {}).items():
+        target = os.path.realpath(os.path.join(directory, name))
+        if not target.startswith(os.path.realpath(directory) + os.sep):
+            raise CelestraError(f"Invalid input file path: {name}")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        data: bytes
+        if isinstance(content, str) and content.startswith("kestra://"):
+            from storage_app.storage import get
+
+            data = get(content)
+        else:
+            data = (content if isinstance(content, str) else json.dumps(content)).encode()
+        with open(target, "wb") as handle:
+            handle.write(data)
+
+
+def _upload_output_files(ctx: WorkerRunContext, directory: str, patterns: Any) -> dict[str, str]:
+    from storage_app.storage import put
+
+    found: dict[str, str] = {}
+    for pattern in patterns if isinstance(patterns, list) else [patterns]:
+        for path in sorted(glob.glob(os.path.join(directory, str(pattern)), recursive=True)):
+            if os.path.isfile(path):
+                name = os.path.relpath(path, directory)
+                with open(path, "rb") as handle:
+                    found[name] = put(_task_storage_path(ctx, name), handle.read())
+    return found
+
+
+def _task_storage_path(ctx: WorkerRunContext, name: str) -> str:
+    return (f"{ctx.namespace.replace('.', '/')}/{ctx.flow_id}/executions/{ctx.execution_id}/tasks/"
+            f"{ctx.task_id}/{ctx.taskrun_id}/{name}")
 
 
 def parse_ts(text: str) -> datetime:

@@ -335,3 +335,53 @@ def test_subflow_failures_are_transmitted_and_unknown_flows_fail_the_task(run_fl
     assert runs["missing"].state.current == states.FAILED
     assert runs["tolerated"].state.current == states.SUCCESS
     assert ("missing", "ERROR", "Unable to find flow 'company.tests'.'no-such-flow'") in logs_of(parent.id)
+
+
+def test_working_directory_runs_its_tasks_together_on_one_worker(run_flow):
+    execution = run_flow(source(unique("wd"), """
+    tasks:
+      - id: wd
+        type: io.kestra.plugin.core.flow.WorkingDirectory
+        inputFiles:
+          data.txt: "hello"
+        outputFiles:
+          - "*.txt"
+        tasks:
+          - id: where
+            type: io.kestra.plugin.core.debug.Return
+            format: "{{ workingDir }}"
+          - id: again
+            type: io.kestra.plugin.core.debug.Return
+            format: "{{ outputs.where.value }}|{{ workingDir }}|{{ taskrun.parentId }}"
+      - id: after
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ outputs.wd.outputFiles['data.txt'] }}"
+    """))
+    assert execution.state.current == states.SUCCESS
+    runs = {r.task_id: r for r in execution.task_runs}
+    assert [r.task_id for r in sorted(execution.task_runs, key=lambda r: r.seq)] == ["wd", "where", "again", "after"]
+    directory = runs["where"].outputs["value"]
+    assert runs["again"].outputs["value"] == f"{directory}|{directory}|{runs['wd'].id}"
+    assert runs["where"].parent_task_run_id == runs["wd"].id
+    assert runs["after"].outputs["value"].startswith("kestra:///company/tests/")
+
+
+def test_working_directory_failure_runs_its_errors(run_flow):
+    execution = run_flow(source(unique("wd-fail"), """
+    tasks:
+      - id: wd
+        type: io.kestra.plugin.core.flow.WorkingDirectory
+        tasks:
+          - id: ko
+            type: io.kestra.plugin.core.execution.Fail
+          - id: never
+            type: io.kestra.plugin.core.debug.Return
+            format: x
+        errors:
+          - id: handler
+            type: io.kestra.plugin.core.debug.Return
+            format: handled
+    """))
+    assert execution.state.current == states.FAILED
+    assert [(r.task_id, r.state.current) for r in sorted(execution.task_runs, key=lambda r: r.seq)] == [
+        ("wd", "FAILED"), ("ko", "FAILED"), ("handler", "SUCCESS")]
