@@ -186,3 +186,6 @@ class MetricEntry(models.Model):
 
     class Meta:
         ordering = ["timestamp", "id"]
+
+
+from .trigger_models import *  # noqa

@@ -724,6 +724,7 @@ class _Step:
     def run(self) -> Decision:
         execution = self.execution
         if execution.state.is_terminated():
+            self.post_phase()
             return self.decision
         if execution.state.current in (states.CREATED, states.RESTARTED, states.QUEUED):
             execution.state = execution.state.with_state(states.RUNNING, self.now)
@@ -754,7 +755,40 @@ class _Step:
             self.end(states.CANCELLED, render_outputs=False)
         elif final is not None:
             self.end(final)
+        if execution.state.is_terminated():
+            self.post_phase()
         return self.decision
+
+    def post_phase(self) -> None:
+        """Deprecated ``listeners`` then ``afterExecution`` run once the state is final (§8.4 step 5);
+        their outcome never changes it."""
+        if not (self.flow.listeners or self.flow.after_execution):
+            return
+        self._base = None  # the context now shows the final state
+        for _ in range(10_000):
+            self.changed = False
+            self.frozen = False
+            pending = False
+            for listener in self.flow.listeners:
+                if not self.listener_applies(listener):
+                    continue
+                if self.sequential(None, listener.get("tasks") or []) is None:
+                    pending = True
+                    break
+            if not pending and self.flow.after_execution:
+                self.sequential(None, self.flow.after_execution)
+            if not self.changed:
+                break
+
+    def listener_applies(self, listener: dict[str, Any]) -> bool:
+        conditions = listener.get("conditions") or []
+        if not conditions:
+            return True
+        try:
+            from .conditions import evaluate_listener_conditions
+        except ImportError:  # pragma: no cover - conditions module absent
+            return True
+        return evaluate_listener_conditions(conditions, self.flow, self.execution, self.env)
 
     def end(self, final: str, render_outputs: bool = True) -> None:
         execution = self.execution

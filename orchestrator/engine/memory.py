@@ -118,7 +118,7 @@ def run(source: str | Flow, inputs: dict[str, Any] | None = None, *, extras: dic
         memory.logs.extend(decision.logs)
         memory.jobs.extend(decision.jobs)
         pending.extend(decision.jobs)
-        if execution.state.is_terminated():
+        if execution.state.is_terminated() and not pending:
             break
         if not pending:
             if decision.wake_at is None:

@@ -318,6 +318,13 @@ class PlatformBase:
         self._storage_put(path, data)
         return self.uri(path)
 
+    def put_at(self, uri: str, content: bytes | str) -> str:
+        """Write a file at a given ``kestra://`` location of the task's namespace or execution."""
+        path = self.path_of(uri)
+        self.check_access(path)
+        self._storage_put(path, content.encode("utf-8") if isinstance(content, str) else bytes(content))
+        return self.uri(path)
+
     def read_file(self, uri: str) -> bytes:
         """Content of a ``kestra://`` file (current execution, namespace or related execution),
         ``nsfile://`` namespace file or allowed ``file://`` path."""

@@ -73,12 +73,13 @@ def step(execution_id: str, results: list[dict[str, Any]]) -> None:
             log.warning("advance: unknown execution %s", execution_id)
             return
         row, execution = loaded
-        if execution.state.is_terminated():
-            return
         try:
             flow = get_flow(execution.namespace, execution.flow_id, execution.flow_revision)
         except CelestraError as exc:
-            _fail_execution(row, execution, f"Cannot execute an invalid flow: {exc}")
+            if not execution.state.is_terminated():
+                _fail_execution(row, execution, f"Cannot execute an invalid flow: {exc}")
+            return
+        if execution.state.is_terminated() and not (flow.listeners or flow.after_execution):
             return
         if execution.state.current in (states.CREATED, states.QUEUED) and not _acquire_slot(flow, execution):
             if execution.state.current != row.state:

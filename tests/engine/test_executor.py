@@ -703,3 +703,22 @@ def test_loop_until_stops_at_max_iterations(fail_on_max, expected):
     assert run.state == expected
     assert len(run.runs("count")) == 2
     assert any(line.message == "Max iterations reached" for line in run.logs)
+
+
+def test_after_execution_and_listeners_run_once_the_state_is_final():
+    run = memory.run(flow(f"""
+    listeners:
+      - tasks:
+          - id: listener
+            type: {FAIL}
+    tasks:
+      - id: ko
+        type: {FAIL}
+    afterExecution:
+      - id: notify
+        type: {RETURN}
+        format: "{{{{ execution.state }}}}"
+    """))
+    assert run.state == states.FAILED
+    assert states_of(run) == [("ko", None, "FAILED"), ("listener", None, "FAILED"), ("notify", None, "SUCCESS")]
+    assert run.run("notify").outputs == {"value": "FAILED"}
