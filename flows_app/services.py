@@ -168,7 +168,10 @@ def wait_for(execution_id: str, timeout: float = 60.0, until: Iterable[str] = st
     deadline = time.monotonic() + timeout
     while True:
         state = models.Execution.objects.filter(pk=execution_id).values_list("state", flat=True).first()
-        if state in wanted:
+        if state in wanted and not (
+                state in states.TERMINATED  # listeners and afterExecution tasks may still be running
+                and models.TaskRun.objects.filter(execution_id=execution_id).exclude(
+                    state__in=list(states.TERMINATED)).exists()):
             return load_execution(execution_id)
         if time.monotonic() > deadline:
             raise TimeoutError(f"Execution {execution_id} still {state} after {timeout}s")

@@ -28,6 +28,7 @@ from .context import DYNAMIC_TYPES, RunIndex, base_context, taskrun_context
 from .errors import CelestraError
 from .model import Attempt, Execution, State, TaskRun
 from .plugins import EXECUTABLE, EXECUTION_UPDATABLE, FLOWABLE, RUNNABLE
+from .references import referenced, restrict
 from .timeutil import now as utcnow
 from .timeutil import parse_duration
 
@@ -255,9 +256,14 @@ class _Step:
 
     def dispatch(self, task: Any, run: TaskRun) -> None:
         attempt = len(run.attempts) + 1
+        context = self.context_for(run)
+        if task.type != CORE + "flow.WorkingDirectory":  # a group's children may read anything
+            wanted = referenced(task)
+            context["outputs"] = restrict(context["outputs"], wanted["outputs"])
+            context["tasks"] = restrict(context["tasks"], wanted["tasks"])
         self.decision.jobs.append(WorkerJob(
             execution_id=self.execution.id, taskrun_id=run.id, task_id=task.id, attempt=attempt,
-            worker_group=task.worker_group, context=self.context_for(run), namespace=self.execution.namespace,
+            worker_group=task.worker_group, context=context, namespace=self.execution.namespace,
             flow_id=self.execution.flow_id, flow_revision=self.execution.flow_revision,
         ))
 
