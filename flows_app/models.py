@@ -101,6 +101,9 @@ class Execution(models.Model):
     internal = models.JSONField(default=dict, blank=True)
     #: next task run sequence number (Kestra's taskRunList order)
     next_seq = models.PositiveIntegerField(default=0)
+    #: incremented by every write of the executor step: an executor keeps the execution it last
+    #: wrote in memory and reuses it when the locked row still has that version
+    version = models.PositiveIntegerField(default=0)
     #: the executor must look at this execution again at this time (retry waits, pauses, timers)
     wake_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created = models.DateTimeField(db_index=True)
@@ -117,6 +120,15 @@ class Execution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.namespace}.{self.flow_id} {self.id} ({self.state})"
+
+    def save(self, *args, **kwargs):
+        """Every write bumps ``version``: executors trust their in-memory copy only at the version
+        they wrote (orchestrator.runtime.store). Writers that use ``QuerySet.update`` must bump it too."""
+        self.version = (self.version or 0) + 1
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "version" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "version"]
+        super().save(*args, **kwargs)
 
 
 class TaskRun(models.Model):

@@ -16,19 +16,33 @@ DYNAMIC_TYPES = frozenset({
 
 
 class RunIndex:
-    """Indexes over an execution's task runs: by id, by parent, value paths, outputs."""
+    """Indexes over an execution's task runs: by id, parent, parent and value, task id.
+
+    An index is kept with its execution between executor steps (see :func:`index_of`), so it is
+    built once per load and then only grows: a step costs what it changes, not the size of the
+    execution. ``memo`` holds derived state of flowables (ForEach progress) for the same reason.
+    """
 
     def __init__(self, execution: "Execution", type_of: "dict[str, str] | None" = None):
         self.execution = execution
         self.type_of = type_of or {}
         self.by_id: dict[str, TaskRun] = {}
         self.children: dict[str | None, list[TaskRun]] = {}
+        self.by_parent_value: dict[tuple[str | None, str | None], list[TaskRun]] = {}
+        self.by_task: dict[str, list[TaskRun]] = {}
+        self.max_seq = -1
+        self.memo: dict[str, dict[str, Any]] = {}
+        self.runs = execution.task_runs
         for run in sorted(execution.task_runs, key=lambda r: r.seq):
             self.add(run)
 
     def add(self, run: "TaskRun") -> None:
         self.by_id[run.id] = run
         self.children.setdefault(run.parent_task_run_id, []).append(run)
+        self.by_parent_value.setdefault((run.parent_task_run_id, run.value), []).append(run)
+        self.by_task.setdefault(run.task_id, []).append(run)
+        if run.seq > self.max_seq:
+            self.max_seq = run.seq
 
     def parent(self, run: "TaskRun") -> "TaskRun | None":
         return self.by_id.get(run.parent_task_run_id) if run.parent_task_run_id else None
@@ -54,33 +68,45 @@ class RunIndex:
         path.reverse()
         return path
 
-    def outputs_map(self) -> dict[str, Any]:
-        outputs: dict[str, Any] = {}
-        for run in self.by_id.values():
-            if run.outputs is None:
+    def _keyed(self, runs: "Iterable[TaskRun]", leaf) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for run in runs:
+            value = leaf(run)
+            if value is None:
                 continue
             path = self.value_path(run)
             if not path:
-                outputs[run.task_id] = run.outputs
+                out[run.task_id] = value
                 continue
-            node = outputs.setdefault(run.task_id, {})
+            node = out.setdefault(run.task_id, {})
             for key in path[:-1]:
                 node = node.setdefault(key, {})
-            node[path[-1]] = run.outputs
-        return outputs
+            node[path[-1]] = value
+        return out
 
-    def tasks_map(self) -> dict[str, Any]:
-        tasks: dict[str, Any] = {}
-        for run in self.by_id.values():
-            path = self.value_path(run)
-            if not path:
-                tasks[run.task_id] = {"state": run.state.current}
-                continue
-            node = tasks.setdefault(run.task_id, {})
-            for key in path[:-1]:
-                node = node.setdefault(key, {})
-            node[path[-1]] = {"state": run.state.current}
-        return tasks
+    def _runs_of(self, task_ids: "set[str] | None") -> "Iterable[TaskRun]":
+        if task_ids is None:
+            return self.by_id.values()
+        return [run for task_id in task_ids for run in self.by_task.get(task_id, ())]
+
+    def outputs_map(self, task_ids: "set[str] | None" = None) -> dict[str, Any]:
+        """``outputs`` as expressions see it, for the given task ids (None: every task)."""
+        return self._keyed(self._runs_of(task_ids), lambda run: run.outputs)
+
+    def tasks_map(self, task_ids: "set[str] | None" = None) -> dict[str, Any]:
+        return self._keyed(self._runs_of(task_ids), lambda run: {"state": run.state.current})
+
+
+def index_of(execution: "Execution", type_of: dict[str, str]) -> RunIndex:
+    """The execution's index, reused while it is in step with the execution's task runs."""
+    index = getattr(execution, "_index", None)
+    runs = execution.task_runs
+    if index is None or index.runs is not runs or len(index.by_id) != len(runs) or (
+            runs and runs[-1].id not in index.by_id):
+        index = RunIndex(execution, type_of)
+        execution._index = index  # type: ignore[attr-defined]
+    index.type_of = type_of
+    return index
 
 
 def labels_map(labels: Iterable[dict[str, str]]) -> dict[str, Any]:

@@ -24,11 +24,11 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from . import states
-from .context import DYNAMIC_TYPES, RunIndex, base_context, taskrun_context
+from .context import DYNAMIC_TYPES, base_context, index_of, taskrun_context
 from .errors import CelestraError
 from .model import Attempt, Execution, State, TaskRun
 from .plugins import EXECUTABLE, EXECUTION_UPDATABLE, FLOWABLE, RUNNABLE
-from .references import referenced, restrict
+from .references import referenced
 from .timeutil import now as utcnow
 from .timeutil import parse_duration
 
@@ -148,7 +148,7 @@ class _Step:
         self.now = env.now()
         self.decision = Decision()
         self.type_of = {task.id: task.type for task in flow.all_tasks()}
-        self.index = RunIndex(execution, self.type_of)
+        self.index = index_of(execution, self.type_of)
         self.changed = False
         self._base: dict[str, Any] | None = None
         self._outputs: dict[str, Any] | None = None
@@ -166,19 +166,26 @@ class _Step:
             self._base = base_context(self.flow, self.execution, self.env.extras)
         return self._base
 
-    def context_for(self, run: TaskRun) -> dict[str, Any]:
-        if self._outputs is None:
-            self._outputs = self.index.outputs_map()
-            self._tasks = self.index.tasks_map()
-        return taskrun_context(self.base(), self.index, run, self.type_of.get(run.task_id, ""),
-                               self._outputs, self._tasks)
+    def context_for(self, run: TaskRun, task: Any = None) -> dict[str, Any]:
+        """The run's expression context; ``outputs``/``tasks`` hold what the task's expressions read."""
+        wanted = referenced(task) if task is not None else {"outputs": None, "tasks": None}
+        if wanted["outputs"] is None or wanted["tasks"] is None:
+            if self._outputs is None:
+                self._outputs = self.index.outputs_map()
+                self._tasks = self.index.tasks_map()
+        outputs = self._outputs if wanted["outputs"] is None else self.index.outputs_map(wanted["outputs"])
+        tasks = self._tasks if wanted["tasks"] is None else self.index.tasks_map(wanted["tasks"])
+        return taskrun_context(self.base(), self.index, run, self.type_of.get(run.task_id, ""), outputs, tasks)
 
     def invalidate_outputs(self) -> None:
         self._outputs = None
         self._tasks = None
 
     def render(self, value: Any, run: TaskRun) -> Any:
-        return self.env.render(value, self.context_for(run))
+        return self.env.render(value, self.context_for(run, self.task_of(run)))
+
+    def task_of(self, run: TaskRun) -> Any:
+        return self.flow.find_task(run.task_id)
 
     def is_truthy(self, value: Any) -> bool:
         return (self.env.is_truthy or truthy)(value)
@@ -200,9 +207,11 @@ class _Step:
         """The latest run of each task of ``tasks`` under ``parent`` (and loop value or iteration)."""
         ids = {t.id for t in tasks}
         out: dict[str, TaskRun] = {}
-        for run in self.index.children.get(parent.id if parent else None, ()):
-            if run.task_id in ids and (not by_value or run.value == value) and (
-                    iteration is None or run.iteration == iteration):
+        parent_id = parent.id if parent else None
+        candidates = self.index.by_parent_value.get((parent_id, value), ()) if by_value \
+            else self.index.children.get(parent_id, ())
+        for run in candidates:
+            if run.task_id in ids and (iteration is None or run.iteration == iteration):
                 out[run.task_id] = run
         return out
 
@@ -222,10 +231,7 @@ class _Step:
         return run
 
     def _next_seq(self) -> int:
-        if self._seq is None:
-            self._seq = max((r.seq for r in self.execution.task_runs), default=-1) + 1
-        self._seq += 1
-        return self._seq - 1
+        return self.index.max_seq + 1
 
     def start(self, task: Any, run: TaskRun) -> None:
         """A new task run: evaluate runIf, then run it by kind."""
@@ -256,11 +262,8 @@ class _Step:
 
     def dispatch(self, task: Any, run: TaskRun) -> None:
         attempt = len(run.attempts) + 1
-        context = self.context_for(run)
-        if task.type != CORE + "flow.WorkingDirectory":  # a group's children may read anything
-            wanted = referenced(task)
-            context["outputs"] = restrict(context["outputs"], wanted["outputs"])
-            context["tasks"] = restrict(context["tasks"], wanted["tasks"])
+        # a WorkingDirectory's children may read anything: its job carries the whole context
+        context = self.context_for(run, None if task.type == CORE + "flow.WorkingDirectory" else task)
         self.decision.jobs.append(WorkerJob(
             execution_id=self.execution.id, taskrun_id=run.id, task_id=task.id, attempt=attempt,
             worker_group=task.worker_group, context=context, namespace=self.execution.namespace,
@@ -397,30 +400,47 @@ class _Step:
         return states.guess_final_state([r.state.current for r in runs.values()])
 
     def each(self, task: Any, run: TaskRun, values: list[str], tasks: list[Any], limit: int) -> str | None:
-        """ForEach: the ``tasks`` run sequentially per value; up to ``limit`` values at once (0: all)."""
-        direct = self.index.children.get(run.id, ())
-        ids = {t.id for t in tasks}
-        started = {r.value for r in direct if r.task_id in ids}
-        in_flight = 0
-        failed = False
-        all_states: list[str] = []
-        pending = False
-        for iteration, value in enumerate(values):
-            if value not in started:
-                if failed or self.frozen or (limit and in_flight >= limit):
-                    pending = pending or not failed
-                    continue
-                started.add(value)
-            block = self.sequential(run, tasks, value, iteration, by_value=True)
+        """ForEach: the ``tasks`` run sequentially per value; up to ``limit`` values at once (0: all).
+
+        Progress is kept in the index's memo (values done with their state, values in flight, the
+        next value to start), so a step visits the values in flight only, not every value.
+        """
+        memo = self.index.memo.get(run.id)
+        if memo is None:
+            ids = {t.id for t in tasks}
+            started = {r.value for r in self.index.children.get(run.id, ()) if r.task_id in ids}
+            order = {value: i for i, value in enumerate(values)}
+            memo = {"done": {}, "active": sorted(started, key=lambda v: order.get(v, 0)), "failed": False,
+                    "next": 0, "order": order}
+            # the next value never started: after the started ones (values start in order)
+            memo["next"] = max((order[v] + 1 for v in started if v in order), default=0)
+            self.index.memo[run.id] = memo
+        done: dict[str, str] = memo["done"]
+        order = memo["order"]
+        still_active = []
+        for value in memo["active"]:
+            block = self.sequential(run, tasks, value, order.get(value), by_value=True)
             if block is None:
-                in_flight += 1
-                pending = True
+                still_active.append(value)
             else:
-                all_states.append(block)
-                failed = failed or block in states.FAILED_LIKE
-        if pending and not (failed and in_flight == 0):
+                done[value] = block
+                memo["failed"] = memo["failed"] or block in states.FAILED_LIKE
+        position = memo["next"]
+        while position < len(values) and not memo["failed"] and not self.frozen and (
+                not limit or len(still_active) < limit):
+            value = values[position]
+            position += 1
+            block = self.sequential(run, tasks, value, position - 1, by_value=True)
+            if block is None:
+                still_active.append(value)
+            else:
+                done[value] = block
+                memo["failed"] = memo["failed"] or block in states.FAILED_LIKE
+        memo["next"] = position
+        memo["active"] = still_active
+        if still_active or (position < len(values) and not memo["failed"]):
             return None
-        return states.guess_final_state(all_states)
+        return states.guess_final_state(set(done.values()))
 
     def dag(self, parent: TaskRun, entries: list[dict[str, Any]], concurrent: int) -> str | None:
         tasks = [e["task"] for e in entries]
@@ -865,7 +885,7 @@ def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: d
     terminated and the attempt is the one in flight, so a duplicate delivery changes nothing.
     """
     moment = now or utcnow()
-    run = next((r for r in execution.task_runs if r.id == result["taskrun_id"]), None)
+    run = find_run(execution, result["taskrun_id"])
     if run is None or run.state.is_terminated():
         return None
     if result["attempt"] != len(run.attempts) + 1:
@@ -900,11 +920,19 @@ def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: d
     return run
 
 
+def find_run(execution: Execution, taskrun_id: str) -> TaskRun | None:
+    index = getattr(execution, "_index", None)
+    if index is not None and index.runs is execution.task_runs:
+        return index.by_id.get(taskrun_id)
+    return next((r for r in execution.task_runs if r.id == taskrun_id), None)
+
+
 def _apply_group_result(execution: Execution, run: TaskRun, result: dict[str, Any], moment: datetime) -> TaskRun:
     """Record the children a WorkingDirectory ran on its worker; the executor then ends the group."""
     if "groupState" in run.internal:
         return run
-    seq = max((r.seq for r in execution.task_runs), default=-1) + 1
+    index = getattr(execution, "_index", None)
+    seq = (index.max_seq if index is not None else max((r.seq for r in execution.task_runs), default=-1)) + 1
     child_states = []
     for child in result["children"]:
         started = datetime.fromisoformat(child["started"])
@@ -936,7 +964,7 @@ def apply_subflow_result(flow: Any, execution: Execution, result: dict[str, Any]
     run takes the child's state when ``transmitFailed`` (FAILED/KILLED/WARNING/PAUSED), else SUCCESS.
     """
     moment = now or utcnow()
-    run = next((r for r in execution.task_runs if r.id == result["subflow_taskrun_id"]), None)
+    run = find_run(execution, result["subflow_taskrun_id"])
     if run is None or run.state.is_terminated():
         return None
     task = flow.find_task(run.task_id)

@@ -1,6 +1,8 @@
 """Load and store engine executions in the database (the thin shell around the engine)."""
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Iterable
 
 from django.db import transaction
@@ -59,11 +61,54 @@ def insert_execution(execution: Execution, internal: dict | None = None) -> mode
     return row
 
 
+class _ExecutionCache:
+    """Executions this process wrote last, by id, with the row version they were written at.
+
+    The step locks the row; when its version is the one this process wrote, the in-memory
+    execution (and its task run index) is still exact and the task runs are not read again.
+    An entry is taken out while a step works on it and put back only after that step commits,
+    so a rolled-back step never leaves a changed object behind.
+    """
+
+    def __init__(self, size: int = 512):
+        self.size = size
+        self.entries: OrderedDict[str, tuple[int, Execution]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def take(self, execution_id: str, version: int) -> Execution | None:
+        with self.lock:
+            entry = self.entries.pop(execution_id, None)
+        if entry is not None and entry[0] == version:
+            return entry[1]
+        return None
+
+    def put(self, execution_id: str, version: int, execution: Execution) -> None:
+        with self.lock:
+            self.entries[execution_id] = (version, execution)
+            self.entries.move_to_end(execution_id)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+CACHE = _ExecutionCache()
+
+
 def lock_execution(execution_id: str) -> tuple[models.Execution, Execution] | None:
-    """Inside a transaction: lock the execution row and load it with its task runs (two queries)."""
+    """Inside a transaction: lock the execution row and load it with its task runs.
+
+    One query when this process wrote the execution last (see :class:`_ExecutionCache`), two
+    otherwise.
+    """
     row = models.Execution.objects.select_for_update().filter(pk=execution_id).first()
     if row is None:
         return None
+    cached = CACHE.take(execution_id, row.version)
+    if cached is not None:
+        return row, cached
     runs = models.TaskRun.objects.filter(execution_id=execution_id).order_by("seq")
     return row, execution_from_row(row, runs)
 
@@ -86,9 +131,11 @@ def save_decision(row: models.Execution, execution: Execution, decision: Decisio
     fields["wake_at"] = decision.wake_at
     for key, value in fields.items():
         setattr(row, key, value)
-    row.save(update_fields=[*fields.keys(), "updated"])
+    row.save(update_fields=[*fields.keys(), "updated", "version"])
     if decision.logs:
         insert_logs(execution, decision.logs)
+    version = row.version
+    transaction.on_commit(lambda: CACHE.put(execution.id, version, execution))
 
 
 def insert_logs(execution: Execution, lines: Iterable[LogLine]) -> None:
