@@ -338,6 +338,8 @@ class _Step:
     # --- strategies ---------------------------------------------------------------------------
     def visit(self, task: Any, run: TaskRun) -> str:
         """Drive a run if it is a running flowable; return its current state."""
+        if run.state.current == states.RESTARTED:
+            self.restart_run(task, run)
         if run.state.current == states.PAUSED and task.type == CORE + "flow.Pause":
             self.check_pause(task, run)
         if task.kind == FLOWABLE and run.state.current == states.RUNNING:
@@ -351,6 +353,24 @@ class _Step:
             elif due is not None:
                 self.decision.wake(datetime.fromisoformat(due))
         return run.state.current
+
+    def restart_run(self, task: Any, run: TaskRun) -> None:
+        """A run set RESTARTED by a restart (spec §8.8): a flowable is driven again, a runnable
+        gets a new attempt, a Subflow creates its child again."""
+        if task.kind == FLOWABLE:
+            for key in ("groupState", "dispatched", "paused", "nextAt"):
+                run.internal.pop(key, None)
+            self.index.memo.pop(run.id, None)
+            self.transition(run, states.RUNNING)
+        elif run.internal.get("restartDispatched"):
+            return
+        elif task.kind == RUNNABLE:
+            run.internal["restartDispatched"] = True
+            self.decision.touch(run)
+            self.dispatch(task, run)
+        elif task.kind == EXECUTABLE:
+            run.internal["restartDispatched"] = True
+            self.start_subflow(task, run)
 
     def sequential(self, parent: TaskRun | None, tasks: list[Any], value: str | None = None,
                    iteration: int | None = None, by_value: bool = False, by_iteration: bool = False) -> str | None:
@@ -891,6 +911,7 @@ def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: d
     if result["attempt"] != len(run.attempts) + 1:
         return None
     task = flow.find_task(run.task_id)
+    run.internal.pop("restartDispatched", None)
     if "children" in result:
         return _apply_group_result(execution, run, result, moment)
     started = datetime.fromisoformat(result["started"]) if result.get("started") else moment
