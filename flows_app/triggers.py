@@ -1,4 +1,12 @@
-"""Keeps django-celery-beat's schedules in sync with the Schedule triggers of deployed flows."""
+"""Keeps the stored trigger states in sync with the triggers of deployed flows (spec §7.1, §7.2).
+
+Called by ``services.deploy_flow`` / ``delete_flow`` inside their transaction. Schedule and
+ScheduleOnDates triggers are fired by ``orchestrator.runtime.schedules.evaluate_schedules`` from the
+timer sweep, which reads these states: Kestra's schedule semantics (the stored next date, the lock,
+backfills, recovery of missed dates, ``withSeconds``, date lists) need a per-trigger clock that
+django-celery-beat's crontab rows cannot hold, so no beat row is kept per trigger any more; rows left
+by earlier versions are removed here.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -6,47 +14,33 @@ from typing import Any
 from . import models
 
 SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
+_LEGACY_PREFIX = "celestra:"
 
 
-def _name(flow: models.Flow, trigger_id: str) -> str:
-    return f"celestra:{flow.namespace}:{flow.flow_id}:{trigger_id}"
+def _legacy_prefix(flow: models.Flow) -> str:
+    return f"{_LEGACY_PREFIX}{flow.namespace}:{flow.flow_id}:"
+
+
+def _remove_legacy_rows(flow: models.Flow) -> None:
+    """Per-trigger django-celery-beat rows written by earlier versions would fire a second time."""
+    try:
+        from django_celery_beat.models import PeriodicTask
+    except ImportError:  # pragma: no cover - beat is an optional dependency of the web role
+        return
+    PeriodicTask.objects.filter(name__startswith=_legacy_prefix(flow)).delete()
 
 
 def sync_schedules(flow: models.Flow, parsed: Any) -> None:
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+    """Create, reset or delete the trigger states of a flow that was just saved."""
+    from orchestrator.runtime.schedules import sync_trigger_states
 
-    wanted = {}
-    for trigger in getattr(parsed, "triggers", None) or []:
-        if trigger.type != SCHEDULE or trigger.disabled or flow.disabled:
-            continue
-        cron = str(trigger.props.get("cron", "")).split()
-        aliases = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
-                   "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *",
-                   "@annually": "0 0 1 1 *"}
-        if len(cron) == 1 and cron[0] in aliases:
-            cron = aliases[cron[0]].split()
-        if len(cron) == 6:  # withSeconds: the seconds field is dropped (beat ticks per minute)
-            cron = cron[1:]
-        if len(cron) != 5:
-            continue
-        minute, hour, day_of_month, month_of_year, day_of_week = cron
-        schedule, _ = CrontabSchedule.objects.get_or_create(
-            minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
-            day_of_week=day_of_week, timezone=trigger.props.get("timezone") or "UTC")
-        wanted[_name(flow, trigger.id)] = (schedule, trigger)
-    existing = PeriodicTask.objects.filter(name__startswith=f"celestra:{flow.namespace}:{flow.flow_id}:")
-    existing.exclude(name__in=list(wanted)).delete()
-    import json
-
-    for name, (schedule, trigger) in wanted.items():
-        PeriodicTask.objects.update_or_create(name=name, defaults={
-            "task": "orchestrator.fire_schedule", "crontab": schedule, "interval": None, "queue": "executor",
-            "kwargs": json.dumps({"namespace": flow.namespace, "flow_id": flow.flow_id, "trigger_id": trigger.id}),
-            "enabled": True,
-        })
+    _remove_legacy_rows(flow)
+    sync_trigger_states(flow.namespace, flow.flow_id, parsed)
 
 
 def remove_schedules(flow: models.Flow) -> None:
-    from django_celery_beat.models import PeriodicTask
+    """The flow was deleted: its trigger states (and MultipleCondition windows) go too."""
+    from orchestrator.runtime.schedules import remove_trigger_states
 
-    PeriodicTask.objects.filter(name__startswith=f"celestra:{flow.namespace}:{flow.flow_id}:").delete()
+    _remove_legacy_rows(flow)
+    remove_trigger_states(flow.namespace, flow.flow_id)

@@ -10,6 +10,7 @@ from django.urls import include, path, re_path
 from secrets_app import api as secrets_api
 from storage_app import api as storage_api
 
+from .triggers_api import routes as trigger_routes
 from .views import executions, flows, misc
 
 ns = "<str:namespace>"
@@ -50,6 +51,7 @@ routes = [
     path(f"namespaces/{ns}/files/directory", storage_api.NamespaceDirectoryView.as_view()),
     path(f"namespaces/{ns}/files/stats", storage_api.NamespaceFileStatsView.as_view()),
     path(f"namespaces/{ns}/files/search", storage_api.NamespaceFileSearchView.as_view()),
+    *trigger_routes,
     # misc
     path("configs", misc.ConfigsView.as_view()),
     path("plugins", misc.PluginsView.as_view()),

@@ -830,11 +830,12 @@ class _Step:
         conditions = listener.get("conditions") or []
         if not conditions:
             return True
-        try:
-            from .conditions import evaluate_listener_conditions
-        except ImportError:  # pragma: no cover - conditions module absent
-            return True
-        return evaluate_listener_conditions(conditions, self.flow, self.execution, self.env)
+        from .conditions import ConditionContext, all_valid
+
+        context = ConditionContext(
+            execution=self.execution.to_json(), flow={"namespace": self.flow.namespace, "id": self.flow.id},
+            variables=self.base(), now=self.now, render=self.env.render, is_truthy=self.is_truthy)
+        return all_valid(conditions, context)
 
     def end(self, final: str, render_outputs: bool = True) -> None:
         execution = self.execution

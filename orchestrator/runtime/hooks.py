@@ -11,9 +11,11 @@ from typing import Any
 
 
 def after_decision(flow: Any, execution: Any, decision: Any) -> None:
+    from .flow_triggers import on_state_change
     from .sla import check_sla
 
     check_sla(flow, execution, decision)
+    on_state_change(flow, execution, decision)
 
 
 def on_execution_end(execution_id: str) -> None:

@@ -50,11 +50,14 @@ def run_task(self, job: dict[str, Any]) -> None:
 
 @shared_task(name="orchestrator.sweep", ignore_result=True)
 def sweep() -> int:
-    """Enqueue advance for executions whose timer is due (retries, sleeps) or that look stuck."""
+    """Enqueue a step for executions whose timer is due (retries, pauses, SLAs); fire due schedules."""
     moment = timezone.now()
     due = list(models.Execution.objects.filter(wake_at__lte=moment).values_list("id", flat=True)[:1000])
     for execution_id in due:
         advance_execution.apply_async(args=[execution_id], queue=EXECUTOR_QUEUE)
+    from .schedules import evaluate_schedules
+
+    evaluate_schedules(moment)
     return len(due)
 
 
@@ -288,39 +291,3 @@ def sweep_interval() -> timedelta:
     from django.conf import settings
 
     return timedelta(seconds=settings.CELESTRA.get("SWEEP_INTERVAL", 1))
-
-
-@shared_task(name="orchestrator.fire_schedule", ignore_result=True)
-def fire_schedule(namespace: str, flow_id: str, trigger_id: str) -> str | None:
-    """Called by beat at each cron tick of a Schedule trigger: create the execution (spec §7.2)."""
-    from flows_app.services import create_execution, latest_flow
-    from orchestrator.engine.timeutil import iso
-
-    try:
-        _, flow = latest_flow(namespace, flow_id)
-    except CelestraError:
-        log.warning("schedule %s.%s/%s: flow not found", namespace, flow_id, trigger_id)
-        return None
-    trigger = next((t for t in flow.triggers if t.id == trigger_id), None)
-    if trigger is None or trigger.disabled:
-        return None
-    date = now().replace(second=0, microsecond=0)
-    variables: dict[str, Any] = {"date": iso(date)}
-    try:
-        from croniter import croniter
-
-        cron = croniter(str(trigger.props.get("cron")), date)
-        variables["next"] = iso(cron.get_next(type(date)))
-        cron = croniter(str(trigger.props.get("cron")), date)
-        variables["previous"] = iso(cron.get_prev(type(date)))
-    except Exception:  # noqa: BLE001 - next/previous are informative only
-        pass
-    try:
-        execution = create_execution(
-            namespace, flow_id, trigger.props.get("inputs") or {},
-            labels=trigger.props.get("labels") or None,
-            trigger={"id": trigger.id, "type": trigger.type, "variables": variables})
-    except CelestraError as exc:
-        log.warning("schedule %s.%s/%s: %s", namespace, flow_id, trigger_id, exc)
-        return None
-    return execution.id

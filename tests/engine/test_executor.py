@@ -722,3 +722,28 @@ def test_after_execution_and_listeners_run_once_the_state_is_final():
     assert run.state == states.FAILED
     assert states_of(run) == [("ko", None, "FAILED"), ("listener", None, "FAILED"), ("notify", None, "SUCCESS")]
     assert run.run("notify").outputs == {"value": "FAILED"}
+
+
+def test_listeners_run_only_when_their_conditions_hold():
+    run = memory.run(flow(f"""
+    listeners:
+      - conditions:
+          - type: io.kestra.plugin.core.condition.ExecutionStatus
+            in: [FAILED]
+        tasks:
+          - id: on-failure
+            type: {RETURN}
+            format: x
+      - conditions:
+          - type: io.kestra.plugin.core.condition.ExecutionStatus
+            in: [SUCCESS]
+        tasks:
+          - id: on-success
+            type: {RETURN}
+            format: x
+    tasks:
+      - id: ok
+        type: {RETURN}
+        format: x
+    """))
+    assert [r.task_id for r in run.execution.task_runs] == ["ok", "on-success"]

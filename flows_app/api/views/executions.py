@@ -104,8 +104,18 @@ class ExecutionCreateView(ApiView):
     def post(self, request, namespace, flow_id):
         inputs = submitted_inputs(request)
         labels = parse_labels(request.query_params.getlist("labels"))
-        execution = services.create_execution(namespace, flow_id, inputs, labels=labels,
-                                              revision=int_param(request, "revision"))
+        schedule_date = request.query_params.get("scheduleDate")
+        if schedule_date:
+            from orchestrator.runtime.schedules import create_scheduled_execution
+
+            from .common import date_param
+
+            execution = create_scheduled_execution(namespace, flow_id, inputs,
+                                                   date_param(schedule_date, "scheduleDate"),
+                                                   labels=labels, revision=int_param(request, "revision"))
+        else:
+            execution = services.create_execution(namespace, flow_id, inputs, labels=labels,
+                                                  revision=int_param(request, "revision"))
         data = execution_response(execution.id, wait=bool_param(request, "wait"), initial=execution.to_json())
         return Response(serializers.with_url(data))
 

@@ -197,3 +197,23 @@ class Toggle(CorePlugin):
         flowId: Optional[Text] = None
         trigger: Text
         enabled: bool = False
+
+    def run(self, ctx: Any) -> dict[str, Any] | None:
+        """Set the stored state of the trigger (its ``disabled`` flag); the flow and trigger must exist."""
+        from orchestrator.engine.errors import TaskFailure
+        from orchestrator.runtime.schedules import TriggerNotFound, set_trigger_disabled
+
+        props = self.task.props
+        flow = ctx.variables.get("flow") or {}
+        namespace = ctx.render_string(props["namespace"]) if props.get("namespace") is not None else (
+            flow.get("namespace") or ctx.namespace)
+        flow_id = ctx.render_string(props["flowId"]) if props.get("flowId") is not None else (
+            flow.get("id") or ctx.flow_id)
+        trigger_id = ctx.render_string(props.get("trigger"))
+        enabled = ctx.render(props.get("enabled", False))
+        enabled = enabled if isinstance(enabled, bool) else str(enabled).strip().lower() == "true"
+        try:
+            set_trigger_disabled(namespace, flow_id, trigger_id, not enabled)
+        except TriggerNotFound as exc:
+            raise TaskFailure(str(exc)) from None
+        return None
