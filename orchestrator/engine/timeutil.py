@@ -13,15 +13,17 @@ _DURATION = re.compile(
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    """The current instant, at millisecond precision (what Kestra's database backends keep)."""
+    moment = datetime.now(timezone.utc)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def iso(moment: datetime | None) -> str | None:
-    """Kestra prints instants as ISO-8601 UTC with a Z and microseconds when present."""
+    """An instant as Kestra prints it from its database: ISO-8601 UTC, milliseconds, ``Z``."""
     if moment is None:
         return None
-    text = moment.astimezone(timezone.utc).isoformat()
-    return text.replace("+00:00", "Z")
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def parse_iso(text: str | None) -> datetime | None:
