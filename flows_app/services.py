@@ -13,6 +13,7 @@ from orchestrator.engine.errors import CelestraError, FlowNotFound
 from orchestrator.engine.flow import Flow as ParsedFlow
 from orchestrator.engine.inputs import resolve_inputs
 from orchestrator.engine.model import Execution
+from orchestrator.engine.secrets_codec import encrypt_secret_inputs
 from orchestrator.runtime import store
 from orchestrator.runtime.environment import static_extras
 from orchestrator.runtime.flows import get_flow, parse
@@ -145,6 +146,7 @@ def create_execution(namespace: str, flow_id: str, inputs: dict[str, Any] | None
     execution.inputs = resolve_inputs(parsed.inputs or [], inputs or {}, render=expressions.render, context=context,
                                       files=ExecutionFiles(), namespace=namespace, flow_id=flow_id,
                                       execution_id=execution.id, raw=raw_inputs)
+    execution.inputs = encrypt_secret_inputs(parsed.inputs or [], execution.inputs)
     with transaction.atomic():
         store.insert_execution(execution, internal)
         if start:

@@ -341,9 +341,11 @@ def _typed_replay_inputs(flow: Any, execution: Execution, inputs: dict[str, Any]
     context = {**static_extras(), "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
                "execution": {"id": execution.id}, "labels": labels_map(execution.labels),
                "trigger": (execution.trigger or {}).get("variables") or {}}
-    return resolve_inputs(flow.inputs or [], inputs, render=expressions.render, context=context,
-                          files=ExecutionFiles(), namespace=execution.namespace, flow_id=execution.flow_id,
-                          execution_id=execution.id)
+    from orchestrator.engine.secrets_codec import encrypt_secret_inputs
+
+    return encrypt_secret_inputs(flow.inputs or [], resolve_inputs(
+        flow.inputs or [], inputs, render=expressions.render, context=context, files=ExecutionFiles(),
+        namespace=execution.namespace, flow_id=execution.flow_id, execution_id=execution.id))
 
 
 def mark_as(execution_id: str, taskrun_id: str, state: str) -> Execution:
@@ -406,10 +408,9 @@ def validate_resume(execution_id: str, inputs: dict[str, Any] | None = None) -> 
     """``POST /executions/{id}/resume/validate``: the ``onResume`` inputs as they would be; nothing changes."""
     from orchestrator.engine import expressions
     from orchestrator.engine.inputs import evaluate_inputs
-
-    row = get_execution_row(execution_id)
     from orchestrator.runtime import store
 
+    row = get_execution_row(execution_id)
     execution = store.execution_from_row(row, row.task_runs.order_by("seq"))
     if execution.state.current != states.PAUSED:
         raise IllegalExecutionState("Execution is not paused, can't resume it")

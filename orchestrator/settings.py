@@ -160,6 +160,11 @@ CELESTRA = {
     "SWEEP_INTERVAL": float(os.environ.get("CELESTRA_SWEEP_INTERVAL", "1")),
     # Global plugin defaults (kestra.plugins.defaults)
     "PLUGIN_DEFAULTS": [],
+    # kestra.encryption.secret-key: SECRET inputs/outputs and encryptBody (16, 24 or 32 characters)
+    "ENCRYPTION_KEY": envsecret("CELESTRA_ENCRYPTION_KEY") or None,
+    # kestra.local-files.allowed-paths: host paths tasks may read with file:// URIs
+    "LOCAL_FILES_ALLOWED_PATHS": [
+        p for p in os.environ.get("CELESTRA_LOCAL_FILES_ALLOWED_PATHS", "").split(os.pathsep) if p],
 }
 
 LOGGING = {

@@ -61,6 +61,8 @@ ENVIRONMENT = {
 }
 GLOBALS = {"string": "string", "int": 1, "bool": True, "nested": {"int": 2}}
 KESTRA_URL = "https://mysuperhost.com/subpath"
+#: kestra.encryption.secret-key of Kestra's test configuration
+KESTRA_ENCRYPTION_KEY = "I6EGNzRESu3X3pKZidrqCGOHQFUFC0yK"
 
 #: Keys of engine expectations handled by the runner itself (phases, other executions, scenarios).
 PHASE_KEYS = frozenset({"atPause", "final", "afterAction", "atCreation", "execution1", "execution2"})
@@ -143,6 +145,9 @@ def conformance_environment() -> Iterator[None]:
     saved_env = {key: os.environ.get(key) for key in env}
     saved_conf = {key: conf.get(key) for key in ("GLOBALS", "URL")}
     os.environ.update(env)
+    from orchestrator.engine import secrets_codec
+
+    secrets_codec.set_key_override(KESTRA_ENCRYPTION_KEY)
     conf["GLOBALS"] = GLOBALS
     conf["URL"] = KESTRA_URL
     _clear_environment_caches()
@@ -155,6 +160,7 @@ def conformance_environment() -> Iterator[None]:
             else:
                 os.environ[key] = value
         conf.update(saved_conf)
+        secrets_codec.set_key_override()
         _clear_environment_caches()
 
 
@@ -206,13 +212,26 @@ class HttpResult:
 # Runner
 # ---------------------------------------------------------------------------------------------------------
 
+_TRIGGER_SETUP = re.compile(r"trigger state for \((?P<ns>[^,\s]+),\s*(?P<flow>[^,\s]+),\s*(?P<trigger>[^)\s]+)\)"
+                            r"\s+saved with disabled=(?P<disabled>true|false)")
+
+
+def _trigger_state_setup(setup: str) -> tuple[str, str, str, bool] | None:
+    """``Scheduler running; trigger state for (ns, flow, trigger) saved with disabled=true``."""
+    match = _TRIGGER_SETUP.search(setup or "")
+    if not match:
+        return None
+    return match["ns"], match["flow"], match["trigger"], match["disabled"] == "true"
+
+
 class ConformanceRunner:
     """Runs cases of a manifest; see the module docstring."""
 
-    def __init__(self, corpus: str | Path, manifest: Manifest, *, timeout: float = 60.0):
+    def __init__(self, corpus: str | Path, manifest: Manifest, *, timeout: float = 60.0, stall: float = 20.0):
         self.corpus = Path(corpus)
         self.manifest = manifest
         self.timeout = timeout
+        self.stall = stall
         self._client = None
         self._notes: list[str] = []
 
@@ -272,7 +291,13 @@ class ConformanceRunner:
                 "invalid": self._invalid, "parse": self._parse, "engine": self._engine,
                 "no-assertion": self._no_assertion, "api": self._api, "cli": self._cli,
             }[case.kind]
-            handler(case, notes)
+            if "config:kestra.encryption.secret-key UNSET" in case.needs:
+                from orchestrator.engine.secrets_codec import key_override
+
+                with key_override(None):
+                    handler(case, notes)
+            else:
+                handler(case, notes)
         except CaseFailure as exc:
             return self._failed(case, exc.reason, exc.category, started, notes)
         except Mismatch as exc:
@@ -433,16 +458,59 @@ class ConformanceRunner:
 
     def wait(self, execution_id: str, deadline: Deadline, until: tuple[str, ...] = TERMINATED,
              what: str = "execution") -> None:
-        from flows_app.services import wait_for
+        """Wait until the execution is in one of ``until``.
 
-        try:
-            wait_for(execution_id, timeout=deadline.remaining(), until=until)
-        except TimeoutError:
-            view = self.view(execution_id, children=False)
-            runs = ", ".join(f"{r.get('taskId')}={(r.get('state') or {}).get('current')}" for r in view.task_runs)
-            raise CaseFailure(f"timeout: {what} still {view.state} after {deadline.seconds:.0f}s "
-                              f"(waiting for {'/'.join(until) if until != TERMINATED else 'a terminal state'}; "
-                              f"task runs: {runs or 'none'})", "timeout") from None
+        Gives up at the deadline, or earlier when the execution is *stalled*: nothing about it (row,
+        state, timer, task runs and their states) changed for ``stall`` seconds while no timer is
+        pending. The longest wait a corpus flow makes on purpose is 15 s, so a stalled execution is
+        reported after 20 s instead of holding the run for the whole timeout.
+        """
+        from flows_app import models
+
+        wanted = set(until)
+        last_signature: tuple | None = None
+        changed_at = time.monotonic()
+        next_probe = 0.0
+        while True:
+            state = models.Execution.objects.filter(pk=execution_id).values_list("state", flat=True).first()
+            if state in wanted:
+                return
+            now = time.monotonic()
+            if state is None:
+                raise CaseFailure(f"{what} {execution_id} does not exist", "execution missing")
+            if deadline.expired():
+                self._stuck(execution_id, what, until, f"after {deadline.seconds:.0f}s", "timeout")
+            if self.stall and now >= next_probe:
+                next_probe = now + 1.0
+                signature = self._signature(execution_id)
+                if signature != last_signature:
+                    last_signature, changed_at = signature, now
+                elif now - changed_at >= self.stall and not signature[2]:
+                    self._stuck(execution_id, what, until, f"with no progress for {self.stall:.0f}s", "stalled")
+            time.sleep(0.02)
+
+    @staticmethod
+    def _signature(execution_id: str) -> tuple:
+        """What changes when an execution makes progress; ``[2]`` tells whether a timer is pending."""
+        from datetime import datetime, timedelta, timezone
+
+        from flows_app import models
+
+        row = models.Execution.objects.filter(pk=execution_id).values_list("updated", "state", "wake_at").first()
+        if row is None:
+            return (None, None, False, ())
+        updated, state, wake_at = row
+        pending = wake_at is not None and wake_at > datetime.now(timezone.utc) - timedelta(seconds=5)
+        runs = tuple(models.TaskRun.objects.filter(execution_id=execution_id).order_by("seq")
+                     .values_list("id", "state"))
+        return (updated, state, pending, runs)
+
+    def _stuck(self, execution_id: str, what: str, until: tuple[str, ...], how: str, category: str) -> None:
+        view = self.view(execution_id, children=False)
+        runs = ", ".join(f"{r.get('taskId')}={(r.get('state') or {}).get('current')}" for r in view.task_runs)
+        raise CaseFailure(f"timeout: {what} still {view.state} {how} "
+                          f"(waiting for {'/'.join(until) if until != TERMINATED else 'a terminal state'}; "
+                          f"task runs: {runs or 'none'})", category)
 
     def view(self, execution_id: str, children: bool = True) -> ExecutionView:
         """The execution's JSON, its logs and (recursively) its child executions."""
@@ -567,6 +635,9 @@ class ConformanceRunner:
                                    render=render, context=context, files=ExecutionFiles(),
                                    namespace=flow.namespace, flow_id=flow.id, execution_id=execution_id,
                                    raw=variant.raw_inputs)
+            from orchestrator.engine.secrets_codec import encrypt_secret_inputs
+
+            typed = encrypt_secret_inputs(flow.inputs or [], typed)
         except InputValidationError as exc:
             if "error" not in expect:
                 raise CaseFailure(f"input validation failed: {exc}", "input validation failed") from None
@@ -588,9 +659,14 @@ class ConformanceRunner:
     # -- engine ----------------------------------------------------------------------------------------
 
     def _engine(self, case: Case, notes: list[str]) -> None:
-        if case.setup:
+        trigger_setup = _trigger_state_setup(case.setup) if case.setup else None
+        if case.setup and trigger_setup is None:
             raise CaseFailure(f"unsupported setup: {case.setup}", "unsupported setup")
         flow = self.prepare(case, notes)
+        if trigger_setup is not None:
+            from orchestrator.runtime.schedules import set_trigger_disabled
+
+            set_trigger_disabled(*trigger_setup)
         if case.steps:
             return self._scenario(case, flow, notes)
         if case.runs:
@@ -620,8 +696,7 @@ class ConformanceRunner:
             return self._scheduled(case, flow, expect, notes)
         if "skippedExecution" in expect:
             raise CaseFailure("unsupported: skip-executions configuration", "unsupported skipExecutions")
-        if "triggerStateAfter" in expect:
-            raise CaseFailure("unsupported: trigger state expectations", "unsupported triggerStateAfter")
+        trigger_state_after = expect.pop("triggerStateAfter", None)
         if "triggeredExecutionWithin" in expect:
             return self._triggered_self(flow, expect, deadline)
         try:
@@ -646,6 +721,23 @@ class ConformanceRunner:
             return
         self.wait(execution_id, deadline)
         self._check_final(expect, execution_id, prefix, notes, deadline)
+        if trigger_state_after is not None:
+            self._check_trigger_state(flow, dict(trigger_state_after), _join(prefix, "triggerStateAfter"))
+
+    def _check_trigger_state(self, flow: Any, spec: dict[str, Any], path: str) -> None:
+        """The stored state of one of the flow's triggers (``{triggerId, disabled}``)."""
+        from orchestrator.runtime.schedules import TriggerNotFound, get_state
+
+        trigger_id = spec.pop("triggerId")
+        try:
+            state = get_state(flow.namespace, flow.id, trigger_id, create=False)
+        except TriggerNotFound as exc:
+            raise Mismatch(path, str(exc)) from None
+        for key, expected in spec.items():
+            actual = {"disabled": state.disabled, "executionId": state.execution_id}.get(key, Mismatch)
+            if actual is Mismatch:
+                raise Mismatch(f"{path}.{key}", "unsupported expectation")
+            check(expected, actual, f"{path}.{key}")
 
     def _check_final(self, expect: dict[str, Any], execution_id: str, prefix: str, notes: list[str],
                      deadline: Deadline) -> None:
@@ -673,21 +765,24 @@ class ConformanceRunner:
             self._check_triggered(triggered, view, _seconds(within) if within else 15.0, _join(prefix, "triggered"))
 
     def _settle_flow_executions(self, namespace: str, flow_id: str, wanted: int | None, deadline: Deadline) -> list[str]:
-        """Wait until the flow's executions are all terminal (and as many as ``wanted``), stable for 1 s."""
+        """The flow's executions once they are all terminal and nothing changed for a while.
+
+        "A while" is 1 s once ``wanted`` executions exist, 10 s before (a new execution created by a
+        retry may still come), so that a missing execution costs 10 s rather than the whole timeout.
+        """
         from flows_app import models
 
-        stable_since = None
+        stable_since = time.monotonic()
         last: tuple = ()
         while not deadline.expired():
-            rows = list(models.Execution.objects.filter(namespace=namespace, flow_id=flow_id)
-                        .order_by("created", "id").values_list("id", "state"))
-            done = all(state in TERMINATED for _, state in rows) and (wanted is None or len(rows) >= wanted)
-            if done and tuple(rows) == last:
-                if stable_since and time.monotonic() - stable_since >= 1.0:
+            rows = tuple(models.Execution.objects.filter(namespace=namespace, flow_id=flow_id)
+                         .order_by("created", "id").values_list("id", "state"))
+            if rows != last:
+                stable_since, last = time.monotonic(), rows
+            elif all(state in TERMINATED for _, state in rows):
+                enough = wanted is None or len(rows) >= wanted
+                if time.monotonic() - stable_since >= (1.0 if enough else 10.0):
                     break
-            else:
-                stable_since = time.monotonic() if done else None
-            last = tuple(rows)
             time.sleep(0.1)
         return [execution_id for execution_id, _ in last]
 
@@ -815,12 +910,19 @@ class ConformanceRunner:
             until = (target.until,) if target.until else ()
             self.wait(execution_id, deadline, until=tuple(set(until) | set(TERMINATED)) if until else TERMINATED)
             state.current = execution_id
-            state.original = state.original or execution_id
+            if state.original is None:
+                from flows_app.services import load_execution
+
+                state.original = execution_id
+                state.snapshot = load_execution(execution_id)
             view = self.view(execution_id)
             self.check_view(self._scenario_keys(expect, state, view, None), view, "")
             return
         if step.wait:
             time.sleep(_seconds(step.wait))
+        if step.action and "transform" in expect and state.snapshot is not None and _call(step.action):
+            self._transform(step.action, expect, state)
+            return
         if step.action:
             original = self.view(state.original) if state.original else None
             current = self.view(state.current) if state.current else None
@@ -845,6 +947,37 @@ class ConformanceRunner:
         if rest:
             raise Mismatch("", f"unsupported expectations {sorted(rest)}")
 
+    def _transform(self, action: str, expect: dict[str, Any], state: "_Scenario") -> None:
+        """``transform``: what Kestra's ExecutionService returns for an operation, nothing stored or run.
+
+        The operation applies to the execution as the scenario's first run left it (Kestra's tests
+        keep that object), through Celestra's pure operations.
+        """
+        from orchestrator.engine import operations
+        from orchestrator.runtime.flows import get_flow
+
+        snapshot = state.snapshot
+        verb, args, _ = _call(action) or ("", "", "")
+        flow = get_flow(snapshot.namespace, snapshot.flow_id, snapshot.flow_revision)
+        original = ExecutionView(snapshot.to_json())
+        try:
+            if verb == "restart":
+                changed = operations.restart(flow, snapshot)
+            elif verb == "replay":
+                changed = operations.replay(flow, snapshot, _task_run_id(original, args))
+            elif verb == "markAs":
+                changed = operations.mark_as(flow, snapshot, _task_run_id(original, args),
+                                             args.rsplit(",", 1)[-1].strip())
+            else:
+                raise CaseFailure(f"unsupported transform: {action}", "unsupported action")
+        except CaseFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the operation's refusal is the observed behaviour
+            raise Mismatch("transform", f"{verb} raised {type(exc).__name__}: {exc}") from None
+        view = ExecutionView(changed.to_json())
+        check_execution(expect.pop("transform"), view, self.context(view, original), "transform", original)
+        _no_more(expect, "")
+
     def _scenario_keys(self, expect: dict[str, Any], state: "_Scenario", subject: ExecutionView | None,
                        result: HttpResult | None, original: ExecutionView | None = None) -> dict[str, Any]:
         """Handle the scenario-level keys of a step's ``expect``; return the execution-level rest."""
@@ -864,7 +997,7 @@ class ConformanceRunner:
                 part = {k: expect.pop(k) for k in ("trigger", "labelsInOrder") if k in expect}
                 extra = {"the same string, unparsed": result.sent} if result.sent is not None else None
                 check_execution(part, view, self.context(view, extra=extra), "")
-        for key in ("restarted", "replayed", "transform", "response"):
+        for key in ("restarted", "replayed", "response"):
             if key in expect:
                 if subject is None:
                     raise Mismatch(key, f"no execution in the answer ({result.status if result else '-'}: "
@@ -1007,23 +1140,17 @@ class ConformanceRunner:
              raw: str | bytes | None = None, content_type: str | None = None) -> HttpResult:
         """One request through Django's test client; ``/api/v1/...`` paths are served under ``/api/v1/main``."""
         url = _api_path(path)
-        client = self.client
-        call = getattr(client, method.lower())
-        kwargs: dict[str, Any] = {}
-        if multipart is not None:
-            if method in ("GET", "DELETE"):
-                response = call(url)
-            else:
-                from django.test.client import MULTIPART_CONTENT
+        call = getattr(self.client, method.lower())
+        if multipart is not None and method not in ("GET", "DELETE"):
+            from django.test.client import MULTIPART_CONTENT
 
-                response = call(url, data=dict(multipart), content_type=MULTIPART_CONTENT) \
-                    if method != "POST" else call(url, data=dict(multipart))
+            response = call(url, data=dict(multipart), content_type=MULTIPART_CONTENT)
         elif json_body is not None:
             response = call(url, data=json.dumps(json_body), content_type="application/json")
         elif raw is not None:
             response = call(url, data=raw, content_type=content_type or "text/plain")
         else:
-            response = call(url, **kwargs)
+            response = call(url)
         body = b"".join(response.streaming_content) if getattr(response, "streaming", False) else response.content
         text = body.decode("utf-8", errors="replace")
         parsed = None
@@ -1197,6 +1324,8 @@ class _Scenario:
     flow: Any
     current: str | None = None
     original: str | None = None
+    #: the engine execution as the first run left it (what "original execution" designates)
+    snapshot: Any = None
     last_request: dict[str, str] = field(default_factory=dict)
 
 

@@ -371,6 +371,9 @@ class _Step:
         elif task.kind == EXECUTABLE:
             run.internal["restartDispatched"] = True
             self.start_subflow(task, run)
+        elif task.kind == EXECUTION_UPDATABLE:
+            self.transition(run, states.RUNNING)
+            self.update_execution(task, run)
 
     def sequential(self, parent: TaskRun | None, tasks: list[Any], value: str | None = None,
                    iteration: int | None = None, by_value: bool = False, by_iteration: bool = False) -> str | None:
@@ -659,11 +662,11 @@ class _Step:
             self.decision.wake(due)
             return
         self.resumed = True
-        self.transition(run, states.RUNNING)
-        if internal.pop("timeoutAt", None):
+        if internal.pop("timeoutAt", None):  # straight from PAUSED to FAILED
             self.log("WARN", "Pause timed out", run)
             self.terminate(task, run, states.FAILED)
             return
+        self.transition(run, states.RUNNING)
         internal.pop("resumeAt", None)
         behavior = str(task.props.get("behavior") or "RESUME").upper()
         if behavior == "WARN":
@@ -773,6 +776,8 @@ class _Step:
             self.post_phase()
             return self.decision
         if execution.state.current in (states.CREATED, states.RESTARTED, states.QUEUED):
+            if execution.state.current != states.RESTARTED:
+                self.log("INFO", "Flow started")
             execution.state = execution.state.with_state(states.RUNNING, self.now)
             self.decision.execution_changed = True
         if execution.state.current not in (states.RUNNING, states.PAUSED):
@@ -921,7 +926,7 @@ def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: d
     attempt_state = State(states.RUNNING, [(states.CREATED, started), (states.RUNNING, started)]) \
         .with_state(state, ended)
     attempt_state = State(attempt_state.current, attempt_state.histories[1:])
-    run.attempts.append(Attempt(attempt_state, result.get("worker_id")))
+    run.attempts.append(Attempt(attempt_state, result.get("worker_id"), log_file=result.get("log_file")))
     run.state = run.state.with_state(states.RUNNING, started)
     if result.get("outputs") is not None:
         run.outputs = result["outputs"]

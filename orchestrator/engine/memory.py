@@ -15,17 +15,23 @@ from .errors import CelestraError, TaskFailure, TaskKilled
 from .executor import Environment, LogLine, WorkerJob, apply_result, decide
 from .flow import Flow, parse_flow
 from .inputs import resolve_inputs
+from .memory_platform import MemoryPlatform
 from .model import Execution
+from .secrets_codec import SecretMasker, decrypt_secret_inputs
 from .timeutil import now, parse_duration
 
 
 class MemoryRunContext:
-    def __init__(self, job: WorkerJob):
+    def __init__(self, job: WorkerJob, platform: MemoryPlatform | None = None):
         self.task_id = job.task_id
         self.execution_id = job.execution_id
         self.namespace = job.namespace
         self.flow_id = job.flow_id
         self.variables = job.context
+        self.platform = (platform or MemoryPlatform()).share(namespace=job.namespace, flow_id=job.flow_id,
+                                                             execution_id=job.execution_id, task_id=job.task_id,
+                                                             taskrun_id=job.taskrun_id)
+        self.secret_masker = SecretMasker()
         self.logs: list[dict[str, Any]] = []
         self.metrics: list[dict[str, Any]] = []
         self.slept = 0.0
@@ -37,7 +43,8 @@ class MemoryRunContext:
         return expressions.render_string(value, self.variables)
 
     def log(self, level: str, message: str) -> None:
-        self.logs.append({"level": "WARN" if level == "WARNING" else level, "message": str(message),
+        self.logs.append({"level": "WARN" if level == "WARNING" else level,
+                          "message": self.secret_masker.mask(message),
                           "timestamp": now().isoformat()})
 
     def metric(self, kind: str, name: str, value: float, tags: dict[str, str] | None = None) -> None:
@@ -67,9 +74,12 @@ class MemoryRun:
         return self.execution.state.current
 
 
-def run_job(flow: Flow, job: WorkerJob) -> tuple[dict[str, Any], MemoryRunContext]:
+def run_job(flow: Flow, job: WorkerJob,
+            platform: MemoryPlatform | None = None) -> tuple[dict[str, Any], MemoryRunContext]:
     task = flow.find_task(job.task_id)
-    ctx = MemoryRunContext(job)
+    ctx = MemoryRunContext(job, platform)
+    ctx.variables = {**ctx.variables, "inputs": decrypt_secret_inputs(flow.inputs, ctx.variables.get("inputs"),
+                                                                       ctx.secret_masker)}
     started = now()
     outputs = None
     try:
@@ -111,6 +121,7 @@ def run(source: str | Flow, inputs: dict[str, Any] | None = None, *, extras: dic
     env = Environment(render=expressions.render, extras=dict(extras or {}), is_truthy=expressions.is_truthy,
                       now=lambda: clock[0])
     memory = MemoryRun(flow, execution)
+    platform = MemoryPlatform(flow.namespace, flow.id, execution.id, None, None)
     pending: list[WorkerJob] = []
     while memory.steps < max_steps:
         memory.steps += 1
@@ -126,7 +137,7 @@ def run(source: str | Flow, inputs: dict[str, Any] | None = None, *, extras: dic
             clock[0] = max(clock[0], decision.wake_at) + timedelta(microseconds=1)
             continue
         job = pending.pop(0)
-        result, _ = run_job(flow, job)
+        result, _ = run_job(flow, job, platform)
         if results is not None:
             results.append(result)
         run_ = apply_result(flow, execution, result, clock[0])

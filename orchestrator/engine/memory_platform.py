@@ -466,7 +466,8 @@ class PlatformBase:
         check_kv_key(key)
         namespace = namespace or self.namespace
         if not overwrite and self.kv_get(key, namespace) is not None:
-            raise TaskFailure(f"Cannot set value for key '{key}'. Key already exists and `overwrite` is set to `false`.")
+            raise TaskFailure(f"Cannot set value for key '{key}'. "
+                              "Key already exists and `overwrite` is set to `false`.")
         stored_type, stored = coerce_kv_value(value, kv_type)
         if isinstance(ttl, str):
             ttl = parse_duration(ttl)
@@ -785,8 +786,3 @@ def matches_any(patterns: Iterable[str], path: str) -> bool:
             return True
     return False
 
-
-def mapping_items(value: Any) -> list[tuple[str, Any]]:
-    if isinstance(value, Mapping):
-        return [(str(k), v) for k, v in value.items()]
-    return []

@@ -62,13 +62,14 @@ class State:
 class Attempt:
     state: State
     worker_id: str | None = None
+    log_file: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"state": self.state.to_json(), "workerId": self.worker_id, "logFile": None}
+        return {"state": self.state.to_json(), "workerId": self.worker_id, "logFile": self.log_file}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Attempt":
-        return cls(State.from_json(data.get("state")), data.get("workerId"))
+        return cls(State.from_json(data.get("state")), data.get("workerId"), data.get("logFile"))
 
 
 @dataclass

@@ -109,8 +109,11 @@ def _descendants(index: RunIndex, run_ids: Iterable[str]) -> set[str]:
 
 def _handler_task_ids(flow: Any) -> set[str]:
     """Ids of every task of a root or local ``errors``/``finally`` list, nested ones included (and
-    of ``afterExecution``): their runs are dropped by a restart so that they run again after it."""
+    of ``afterExecution`` and listeners): their runs are dropped by a restart so that they run again
+    after it."""
     roots: list[Any] = [*flow.errors, *flow.finally_, *getattr(flow, "after_execution", [])]
+    for listener in getattr(flow, "listeners", None) or []:
+        roots.extend(listener.get("tasks") or [])
     for task in flow.all_tasks():
         roots.extend(getattr(task, "errors", None) or [])
         roots.extend(getattr(task, "finally_", None) or [])
@@ -152,7 +155,23 @@ def _restarted_state(flow: Any, run: TaskRun, at: datetime) -> State:
 
 
 def _copy_for(execution: Execution) -> Execution:
-    return copy.deepcopy(execution)
+    """A deep copy, without the executor's cached run index (it would describe the runs before the change)."""
+    index = execution.__dict__.pop("_index", None)
+    try:
+        return copy.deepcopy(execution)
+    finally:
+        if index is not None:
+            execution.__dict__["_index"] = index
+
+
+def _restart_runs(flow: Any, runs: dict[str, TaskRun], run_ids: Iterable[str], at: datetime) -> None:
+    """Set the runs RESTARTED (their bookkeeping of the previous run cleared) or, for flowable ancestors,
+    RUNNING (their bookkeeping kept: loop values, a pause already taken)."""
+    for run_id in run_ids:
+        run = runs[run_id]
+        run.state = _restarted_state(flow, run, at)
+        if run.state.current == states.RESTARTED:
+            run.internal = {}
 
 
 # --- plan order (which task runs come after a given one) ------------------------------------------------
@@ -272,10 +291,7 @@ def restart(flow: Any, execution: Execution, *, revision: int | None = None,
     to_restart = _restart_set(index, [r for r in execution.task_runs if _failed_for_restart(flow, r)])
     out = _copy_for(execution)
     runs = {r.id: r for r in out.task_runs}
-    for run_id in to_restart:
-        run = runs[run_id]
-        run.state = _restarted_state(flow, run, moment)
-        run.internal.pop("retryAt", None)
+    _restart_runs(flow, runs, to_restart, moment)
     dropped: set[str] = set()
     for run_id in to_restart:
         task = _task(flow, runs[run_id].task_id)
@@ -339,11 +355,7 @@ def replay(flow: Any, execution: Execution, taskrun_id: str | None = None, *, re
             task = _task(flow, index.by_id[run_id].task_id)
             if task is not None and task.type == WORKING_DIRECTORY:
                 dropped |= _descendants(index, [run_id])
-        runs = {r.id: r for r in out.task_runs}
-        for run_id in to_restart:
-            run = runs[run_id]
-            run.state = _restarted_state(flow, run, moment)
-            run.internal.pop("retryAt", None)
+        _restart_runs(flow, {r.id: r for r in out.task_runs}, to_restart, moment)
         out.task_runs = [r for r in out.task_runs if r.id not in dropped]
         out.state = _append(execution.state, states.RESTARTED, moment)
     out.metadata = _next_attempt(execution.metadata)
@@ -378,7 +390,8 @@ def mark_as(flow: Any, execution: Execution, taskrun_id: str, state: str, *, now
     1. The run (and its last attempt) takes ``state``; its flowable ancestors go back to RUNNING so
        that they compute their state again.
     2. A Pause run set to RUNNING without ``tasks`` ends SUCCESS at once (KILLED when set to
-       KILLING); a resumed Pause run gets the ``onResume``/``resumed`` outputs.
+       KILLING); a resumed Pause run gets the ``onResume``/``resumed`` outputs. A runnable set to
+       CREATED (or RESTARTED) is left RESTARTED, so that the executor runs it again.
     3. The execution → RESTARTED (``metadata.attemptNumber`` + 1), unless another task run is still
        PAUSED (parallel pauses): it then stays as it is.
     """
@@ -397,6 +410,11 @@ def mark_as(flow: Any, execution: Execution, taskrun_id: str, state: str, *, now
         task = _task(flow, run.task_id)
         if _is_flowable(task) and run_id != taskrun_id:
             run.state = _append(run.state, states.RUNNING, moment)
+            continue
+        if state in states.CREATED_LIKE and not _is_flowable(task):
+            # to be run again: the executor re-runs a RESTARTED runnable (a new attempt)
+            run.state = _append(run.state, states.RESTARTED, moment)
+            run.internal = {}
             continue
         run.state = _append(run.state, state, moment)
         if task is not None and task.type == PAUSE:

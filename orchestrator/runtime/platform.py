@@ -34,7 +34,9 @@ class Platform(PlatformBase):
         variables = getattr(ctx, "variables", None) or {}
         taskrun = variables.get("taskrun") if isinstance(variables.get("taskrun"), dict) else {}
         job = getattr(ctx, "job", None)
-        taskrun_id = (job or {}).get("taskrun_id") if isinstance(job, dict) else None
+        taskrun_id = getattr(ctx, "taskrun_id", None)
+        if not taskrun_id and isinstance(job, dict):
+            taskrun_id = job.get("taskrun_id")
         return cls(ctx.namespace, ctx.flow_id, ctx.execution_id, getattr(ctx, "task_id", None),
                    taskrun_id or (taskrun or {}).get("id"))
 

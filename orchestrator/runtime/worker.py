@@ -21,6 +21,7 @@ from orchestrator.engine.timeutil import iso, now, parse_duration
 
 from .environment import static_extras
 from .flows import get_flow
+from .platform import attempt_log_file, mask, prepare_run_context
 from .services import Services
 
 log = logging.getLogger("celestra.worker")
@@ -72,7 +73,7 @@ class WorkerRunContext:
 
     def log(self, level: str, message: str) -> None:
         level = "WARN" if level == "WARNING" else level.upper()
-        self.logs.append({"level": level if level in LEVELS else "INFO", "message": str(message),
+        self.logs.append({"level": level if level in LEVELS else "INFO", "message": mask(self, message),
                           "timestamp": now().isoformat()})
 
     def metric(self, kind: str, name: str, value: float, tags: dict[str, str] | None = None) -> None:
@@ -98,6 +99,7 @@ def _attempt(job: dict[str, Any], task: Any, working_dir: str | None = None) -> 
     ctx = WorkerRunContext(job, None, working_dir)
     outputs = None
     try:
+        prepare_run_context(ctx, get_flow(job["namespace"], job["flow_id"], job["flow_revision"]))
         if task.timeout:
             timeout = ctx.render(task.timeout)
             ctx.deadline = time.monotonic() + parse_duration(str(timeout)).total_seconds()
@@ -132,6 +134,7 @@ def run_job(job: dict[str, Any], worker_id: str | None = None) -> dict[str, Any]
         return run_group(job, task, flow, worker_id)
     state, outputs, ctx = _attempt(job, task)
     ctx.cleanup()
+    log_file = attempt_log_file(ctx, job["attempt"]) if task.log_to_file else None
     return {
         "taskrun_id": job["taskrun_id"],
         "attempt": job["attempt"],
@@ -140,8 +143,9 @@ def run_job(job: dict[str, Any], worker_id: str | None = None) -> dict[str, Any]
         "started": started.isoformat(),
         "ended": now().isoformat(),
         "worker_id": worker_id or WORKER_ID,
-        "logs": ctx.logs,
+        "logs": [] if log_file else ctx.logs,
         "metrics": ctx.metrics,
+        "log_file": log_file,
     }
 
 

@@ -85,7 +85,7 @@ concurrency:
 tasks:
   - id: sleep
     type: io.kestra.plugin.core.flow.Sleep
-    duration: PT1S
+    duration: PT2S
 """
 
 

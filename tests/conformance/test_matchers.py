@@ -483,3 +483,61 @@ class TestActions:
         data = task_data(Task("t3", "io.kestra.plugin.core.log.Log", {"message": "m"}, timeout="PT60M"))
         assert data == {"id": "t3", "type": "io.kestra.plugin.core.log.Log", "allowFailure": False,
                         "timeout": "PT60M", "message": "m"}
+
+
+class TestRunnerHelpers:
+    def test_api_path(self):
+        from orchestrator.conformance.runner import _api_path
+
+        assert _api_path("/api/v1/executions/a/b") == "/api/v1/main/executions/a/b"
+        assert _api_path("/api/v1/main/flows") == "/api/v1/main/flows"
+        assert _api_path("/flows/validate") == "/api/v1/main/flows/validate"
+
+    def test_seconds(self):
+        from orchestrator.conformance.runner import CaseFailure, _seconds
+
+        assert _seconds("15s") == 15 and _seconds("1m") == 60 and _seconds("500ms") == 0.5 and _seconds("2") == 2
+        with pytest.raises(CaseFailure):
+            _seconds("soon")
+
+    def test_summarize(self):
+        from orchestrator.conformance.runner import CaseResult, summarize
+
+        totals = summarize([CaseResult("a", "engine", "passed"), CaseResult("b", "engine", "failed", "x", "timeout"),
+                            CaseResult("c", "parse", "failed", "y", "timeout"),
+                            CaseResult("d", "parse", "failed", "z", "mismatch state")])
+        assert totals["passed"] == 1 and totals["failed"] == 3 and totals["passRate"] == 25.0
+        assert list(totals["failureCategories"].items()) == [("timeout", 2), ("mismatch state", 1)]
+
+    def test_validation_result(self):
+        from orchestrator.conformance.runner import check_validation_result
+
+        result = {"constraints": "Unrecognized field \"unknownProp\"", "outdated": False,
+                  "deprecationPaths": ["tasks[1]", "tasks[0]"], "warnings": [], "infos": ["x"]}
+        check_validation_result({"constraintsContains": "unknownProp", "outdated": False,
+                                 "deprecationPathsExactly": ["tasks[0]", "tasks[1]"], "warnings": 0, "infos": 1},
+                                result, "results[0]")
+        with pytest.raises(Mismatch):
+            check_validation_result({"constraintsContains": "other"}, result, "results[0]")
+        with pytest.raises(Mismatch):
+            check_validation_result({"constraints": None}, result, "results[0]")
+
+    def test_parsed_flow(self):
+        from types import SimpleNamespace
+
+        from orchestrator.conformance.runner import check_parsed_flow
+
+        task = SimpleNamespace(id="t")
+        flow = SimpleNamespace(
+            tasks=[task, task], triggers=[SimpleNamespace(id="tr")], all_tasks=lambda: [task, task, task],
+            inputs=[{"id": "a", "type": "STRING", "validator": "^x$"}, {"id": "b", "type": "INT", "required": False,
+                                                                        "defaults": 1}],
+        )
+        check_parsed_flow({"taskCount": 2, "inputCount": 2, "requiredCount": 1, "optionalCount": 1,
+                           "withDefaultsCount": 1, "stringInputsWithValidator": 1, "valid": True,
+                           "allTasksWithChildsAndTriggerIdsCount": 4,
+                           "inputs": [{"id": "a"}, {"type": "INT"}]}, flow, "")
+        with pytest.raises(Mismatch, match="unsupported"):
+            check_parsed_flow({"somethingElse": 1}, flow, "")
+        with pytest.raises(Mismatch):
+            check_parsed_flow({"task[5]": {"id": "t"}}, flow, "")

@@ -603,3 +603,13 @@ def test_force_run():
     assert "onResume" not in by_task(forced, "pause").outputs
     with pytest.raises(operations.OperationError, match="Only non terminated executions can be forced run."):
         operations.force_run(parsed, memory.run(SEQUENCE).execution)
+
+
+def test_marking_a_runnable_created_runs_it_again():
+    run = memory.run(SEQUENCE)
+    second = by_task(run.execution, "second")
+    marked = operations.mark_as(run.flow, run.execution, second.id, states.CREATED)
+    assert by_id(marked, second.id).state.current == states.RESTARTED
+    done = drive(run.flow, marked)
+    assert done.state.current == states.SUCCESS
+    assert len(by_id(done, second.id).attempts) == 2

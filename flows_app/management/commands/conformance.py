@@ -4,9 +4,10 @@ Prints ``PASS <case>`` / ``FAIL <case>: <first mismatch>`` per case, the pass ra
 ``N passed, N failed`` line (``--json``: one JSON report instead). The exit status is 0 whatever the
 pass rate, unless ``--fail-under RATE`` is given and the rate is below it.
 
-The cases run on a scratch SQLite database (``var/conformance.sqlite3``, recreated each time) and
-a scratch storage directory: the command starts itself again in a child process configured with
-them, and that child migrates, starts the local runtime and runs the cases.
+The cases run on a scratch SQLite database and storage directory of their own
+(``var/conformance/run-<pid>/``, removed at the end unless ``--keep-scratch``): the command starts
+itself again in a child process configured with them, and that child migrates, starts the local
+runtime and runs the cases.
 """
 from __future__ import annotations
 
@@ -34,10 +35,15 @@ class Command(BaseCommand):
         parser.add_argument("--kind", default=None,
                             choices=["engine", "parse", "invalid", "api", "cli", "no-assertion"])
         parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each execution")
+        parser.add_argument("--stall", type=float, default=20.0,
+                            help="give up on an execution that made no progress for this many seconds "
+                                 "(no pending timer); 0 waits for the whole timeout")
         parser.add_argument("--fail-under", type=float, default=None, dest="fail_under",
                             help="exit with status 1 when the pass rate (percent) is below this")
         parser.add_argument("--reasons", action="store_true",
                             help="also print the failure categories with their counts")
+        parser.add_argument("--keep-scratch", action="store_true", dest="keep_scratch",
+                            help="keep the run's scratch database and storage under var/conformance/")
 
     def handle(self, *args, **opts):
         corpus = Path(opts["corpus"]).resolve()
@@ -53,18 +59,18 @@ class Command(BaseCommand):
     # -- parent: re-run in a child process on a scratch database --------------------------------------
 
     def spawn(self, corpus: Path, manifest: Path, opts: dict) -> None:
-        var = Path(settings.BASE_DIR) / "var"
-        var.mkdir(parents=True, exist_ok=True)
-        database = var / "conformance.sqlite3"
-        storage = var / "conformance-storage"
-        for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
-            path.unlink(missing_ok=True)
-        shutil.rmtree(storage, ignore_errors=True)
+        # One scratch directory per run, so that two runs at the same time cannot share a database.
+        scratch = Path(settings.BASE_DIR) / "var" / "conformance" / f"run-{os.getpid()}"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        database = scratch / "conformance.sqlite3"
+        storage = scratch / "storage"
         env = {**os.environ, CHILD_FLAG: "1", "DATABASE_URL": f"sqlite:///{database}",
                "CELESTRA_STORAGE_DIR": str(storage), "CELERY_BROKER_URL": "memory://",
                "PYTHONUNBUFFERED": "1"}
         argv = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "conformance",
-                "--corpus", str(corpus), "--manifest", str(manifest), "--timeout", str(opts["timeout"])]
+                "--corpus", str(corpus), "--manifest", str(manifest),
+                "--timeout", str(opts["timeout"]), "--stall", str(opts["stall"])]
         for flag in ("json", "reasons"):
             if opts[flag]:
                 argv.append(f"--{flag}")
@@ -73,11 +79,15 @@ class Command(BaseCommand):
                 argv += [f"--{name}", opts[name]]
         if opts["fail_under"] is not None:
             argv += ["--fail-under", str(opts["fail_under"])]
-        process = subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, text=True)
-        assert process.stdout is not None
-        for line in process.stdout:
-            self.stdout.write(line.rstrip("\n"))
-        code = process.wait()
+        try:
+            process = subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, text=True)
+            assert process.stdout is not None
+            for line in process.stdout:
+                self.stdout.write(line.rstrip("\n"))
+            code = process.wait()
+        finally:
+            if not opts["keep_scratch"]:
+                shutil.rmtree(scratch, ignore_errors=True)
         if code == 1 and opts["fail_under"] is not None:
             sys.exit(1)
         if code != 0:
@@ -101,7 +111,7 @@ class Command(BaseCommand):
         if opts["verbosity"] < 2:  # engine errors are part of the report, not of the console
             logging.disable(logging.CRITICAL)
         call_command("migrate", verbosity=0)
-        runner = ConformanceRunner(corpus, manifest, timeout=opts["timeout"])
+        runner = ConformanceRunner(corpus, manifest, timeout=opts["timeout"], stall=opts["stall"])
         as_json = opts["json"]
 
         def report(result) -> None:

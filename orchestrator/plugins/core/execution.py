@@ -10,6 +10,7 @@ from orchestrator.engine.plugins import EXECUTION_UPDATABLE, RUNNABLE, RunContex
 
 from ._common import CorePlugin, Props, StateName, Text
 from ._common import Labels as LabelsValue
+from .storage import platform_of, render_bool, render_text, render_text_list, render_with
 
 try:  # the expression engine owns truthiness; fall back to the same rule when it is absent
     from orchestrator.engine.expressions import is_truthy
@@ -176,6 +177,23 @@ class Count(CorePlugin):
             return [("", "Invalid Count task: either 'flows' or 'namespaces' must be set")]
         return []
 
+    def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        from orchestrator.engine.memory_platform import parse_instant
+
+        props = self.task.props
+        flows = [(ctx.render_string(f.get("namespace")), ctx.render_string(f.get("flowId")))
+                 for f in ctx.render(props.get("flows") or []) if isinstance(f, dict)]
+        namespaces = render_text_list(ctx, props.get("namespaces"))
+        states = [s.strip().upper() for s in render_text_list(ctx, props.get("states"))]
+        counts = platform_of(ctx).count_executions(
+            flows=flows or None, namespaces=namespaces or None, states=states or None,
+            start=parse_instant(render_text(ctx, props.get("startDate"))),
+            end=parse_instant(render_text(ctx, props.get("endDate"))))
+        expression = str(props.get("expression"))
+        results = [{"namespace": row["namespace"], "flowId": row["flowId"], "count": row["count"]}
+                   for row in counts if render_with(ctx, expression, {"count": int(row["count"])}).strip() == "true"]
+        return {"results": results, "total": sum(row["count"] for row in results)}
+
 
 @register
 class PurgeExecutions(CorePlugin):
@@ -195,3 +213,19 @@ class PurgeExecutions(CorePlugin):
         purgeLog: bool = True
         purgeMetric: bool = True
         purgeStorage: bool = True
+
+    def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        from orchestrator.engine.memory_platform import parse_instant
+
+        props = self.task.props
+        states = [s.strip().upper() for s in render_text_list(ctx, props.get("states"))]
+        return platform_of(ctx).purge_executions(
+            namespace=render_text(ctx, props.get("namespace")) or None,
+            flow_id=render_text(ctx, props.get("flowId")) or None,
+            start=parse_instant(render_text(ctx, props.get("startDate"))),
+            end=parse_instant(render_text(ctx, props.get("endDate"))),
+            states=states or None,
+            purge_execution=render_bool(ctx, props.get("purgeExecution"), True),
+            purge_log=render_bool(ctx, props.get("purgeLog"), True),
+            purge_metric=render_bool(ctx, props.get("purgeMetric"), True),
+            purge_storage=render_bool(ctx, props.get("purgeStorage"), True))

@@ -1,16 +1,33 @@
 """``io.kestra.plugin.core.http``: Request, Download (runnable) and Trigger (polling).
 
-The HTTP client itself lives in the worker runtime; these are the declarations.
+The client is the standard library's ``urllib``: no proxy from the environment is used (only the
+``options.proxy`` of the task), redirects are followed unless ``options.followRedirects`` is false,
+and a status of 400 or more fails the task unless ``options.allowFailed`` (spec §3.4).
+:func:`http_call` performs the request of any of the three types (the polling trigger uses it too).
 """
 from __future__ import annotations
 
+import base64
+import json
+import re
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict
 
-from orchestrator.engine.plugins import RUNNABLE, TRIGGER, register
+from orchestrator.engine.errors import TaskFailure
+from orchestrator.engine.plugins import RUNNABLE, TRIGGER, RunContext, register
+from orchestrator.engine.secrets_codec import encrypted_string
+from orchestrator.engine.timeutil import parse_duration
+from orchestrator.engine.truthy import is_truthy
 
 from ._common import CorePlugin, Duration, Props, Text
+from .storage import platform_of, render_bool, render_text, render_with
 
 _PREFIX = "io.kestra.plugin.fs.http."
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT"]
@@ -88,8 +105,317 @@ class HttpProps(Props):
     basicAuthPassword: Optional[Text] = None
 
 
+# ---------------------------------------------------------------------------------------------------------
+# The client
+# ---------------------------------------------------------------------------------------------------------
+
+DEFAULT_MAX_CONTENT_LENGTH = 10 * 1024 * 1024
+DEFAULT_TIMEOUT = 300.0
+_URI_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
+
+@dataclass
+class HttpResult:
+    """A response: status, headers (name → values, as received), raw body, and the request URI."""
+
+    uri: str
+    code: int
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    content: bytes = b""
+    charset: str | None = None
+    has_body: bool = True
+
+    def header(self, name: str) -> str | None:
+        for key, values in self.headers.items():
+            if key.lower() == name.lower() and values:
+                return values[0]
+        return None
+
+    def text(self, default_charset: str = "UTF-8") -> str | None:
+        if not self.has_body:
+            return None
+        try:
+            return self.content.decode(self.charset or default_charset or "utf-8", errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        return None
+
+
+def _options(props: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the deprecated flat properties folded in (``options`` wins)."""
+    options = dict(props.get("options") or {})
+    for name in ("connectTimeout", "readTimeout", "readIdleTimeout", "connectionPoolIdleTimeout",
+                 "maxContentLength", "basicAuthUser", "basicAuthPassword"):
+        if props.get(name) is not None and options.get(name) is None:
+            options[name] = props[name]
+    if props.get("allowFailed") is not None and "allowFailed" not in (props.get("options") or {}):
+        options["allowFailed"] = props["allowFailed"]
+    if props.get("sslOptions") is not None and options.get("ssl") is None:
+        options["ssl"] = props["sslOptions"]
+    if props.get("proxyType") is not None and options.get("proxy") is None:
+        options["proxy"] = {"type": props.get("proxyType"), "address": props.get("proxyAddress"),
+                            "port": props.get("proxyPort"), "username": props.get("proxyUsername"),
+                            "password": props.get("proxyPassword")}
+    return options
+
+
+def _seconds(ctx: RunContext, value: Any) -> float | None:
+    text = render_text(ctx, value)
+    if not text:
+        return None
+    try:
+        return parse_duration(text.strip()).total_seconds()
+    except ValueError:
+        raise TaskFailure(f"Invalid duration '{text}'") from None
+
+
+def _timeout(ctx: RunContext, options: dict[str, Any]) -> float:
+    timeouts = options.get("timeout") or {}
+    for value in (timeouts.get("readIdleTimeout"), options.get("readIdleTimeout"), options.get("readTimeout"),
+                  timeouts.get("connectTimeout"), options.get("connectTimeout")):
+        seconds = _seconds(ctx, value)
+        if seconds is not None:
+            return max(seconds, 0.001)
+    return DEFAULT_TIMEOUT
+
+
+def _text_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _multipart(ctx: RunContext, form: dict[str, Any]) -> tuple[bytes, str]:
+    platform = None
+    boundary = uuid.uuid4().hex
+    parts: list[bytes] = []
+    for key, value in form.items():
+        name = ctx.render_string(key)
+        filename: str | None = None
+        if isinstance(value, str) and value.startswith("kestra://"):
+            platform = platform or platform_of(ctx)
+            content, filename = platform.read_file(value), value.rstrip("/").rsplit("/", 1)[-1]
+        elif isinstance(value, dict) and "name" in value and "content" in value:
+            platform = platform or platform_of(ctx)
+            filename = ctx.render_string(value["name"])
+            content = platform.read_file(ctx.render_string(value["content"]))
+        elif isinstance(value, str):
+            content = value.encode("utf-8")
+        else:
+            content = json.dumps(value).encode("utf-8")
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        header = f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+        header += "Content-Type: application/octet-stream\r\n\r\n" if filename else "\r\n"
+        parts.append(header.encode("utf-8") + content + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode("ascii"))
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def _with_charset(content_type: str, charset: str) -> str:
+    return content_type if "charset=" in content_type.lower() else f"{content_type}; charset={charset}"
+
+
+def _handlers(ctx: RunContext, options: dict[str, Any], url: str) -> list[Any]:
+    handlers: list[Any] = []
+    proxy = options.get("proxy") or {}
+    proxy_type = (render_text(ctx, proxy.get("type")) or "DIRECT").upper()
+    if proxy_type == "SOCKS":
+        raise TaskFailure("SOCKS proxies are not supported, use an HTTP proxy")
+    if proxy_type == "HTTP" and proxy.get("address"):
+        address = render_text(ctx, proxy.get("address"))
+        port = render_text(ctx, proxy.get("port"))
+        user, password = render_text(ctx, proxy.get("username")), render_text(ctx, proxy.get("password"))
+        credentials = (f"{urllib.parse.quote(user or '', safe='')}:{urllib.parse.quote(password or '', safe='')}@"
+                       if user else "")
+        proxy_url = f"http://{credentials}{address}" + (f":{port}" if port else "")
+        handlers.append(urllib.request.ProxyHandler({"http": proxy_url, "https": proxy_url}))
+    else:
+        handlers.append(urllib.request.ProxyHandler({}))
+    ssl_options = options.get("ssl") or {}
+    if render_bool(ctx, ssl_options.get("insecureTrustAllCertificates"), False):
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    if not render_bool(ctx, options.get("followRedirects"), True):
+        handlers.append(_NoRedirect())
+    auth = options.get("auth") or {}
+    if (render_text(ctx, auth.get("type")) or "").upper() == "DIGEST":
+        manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        manager.add_password(None, url, render_text(ctx, auth.get("username")) or "",
+                             render_text(ctx, auth.get("password")) or "")
+        handlers.append(urllib.request.HTTPDigestAuthHandler(manager))
+    return handlers
+
+
+def _auth_header(ctx: RunContext, options: dict[str, Any]) -> str | None:
+    auth = options.get("auth") or {}
+    kind = (render_text(ctx, auth.get("type")) or "").upper()
+    if kind == "BASIC":
+        user, password = render_text(ctx, auth.get("username")) or "", render_text(ctx, auth.get("password")) or ""
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
+    if kind == "BEARER":
+        return "Bearer " + (render_text(ctx, auth.get("token")) or "")
+    if not kind and options.get("basicAuthUser") is not None:
+        user = render_text(ctx, options.get("basicAuthUser")) or ""
+        password = render_text(ctx, options.get("basicAuthPassword")) or ""
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
+    return None
+
+
+def _rendered_map(ctx: RunContext, value: Any, name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    rendered = ctx.render(value)
+    if isinstance(rendered, str):
+        try:
+            rendered = json.loads(rendered) if rendered.strip() else {}
+        except ValueError:
+            raise TaskFailure(f"'{name}' must be a map") from None
+    if not isinstance(rendered, dict):
+        raise TaskFailure(f"'{name}' must be a map")
+    return rendered
+
+
+def _charset_of(content_type: str | None) -> str | None:
+    match = re.search(r"charset=\"?([^;\"\s]+)", content_type or "", re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+def http_call(ctx: RunContext, props: dict[str, Any], *, max_length: int | None = DEFAULT_MAX_CONTENT_LENGTH,
+              fail_on_error: bool | None = None) -> HttpResult:
+    """Send the request a Request/Download/Trigger describes and return the response.
+
+    A status of 400 or more raises :class:`TaskFailure` ("Failed http request with response code
+    'N'") unless ``options.allowFailed`` (or ``fail_on_error=False``).
+    """
+    options = _options(props)
+    url = (render_text(ctx, props.get("uri")) or "").strip().replace(" ", "%20")
+    if not url:
+        raise TaskFailure("Property 'uri' is required")
+    url = urllib.parse.quote(url, safe=_URI_SAFE)
+    if not re.match(r"^https?://", url, re.IGNORECASE):
+        raise TaskFailure(f"Invalid uri '{url}': only http and https are supported")
+    method = (render_text(ctx, props.get("method")) or "GET").strip().upper()
+    charset = render_text(ctx, options.get("defaultCharset")) or "UTF-8"
+    content_type = render_text(ctx, props.get("contentType"))
+    headers: dict[str, str] = {}
+    data: bytes | None = None
+    form = _rendered_map(ctx, props.get("formData"), "formData")
+    if form:
+        if (content_type or "").strip().lower() == "multipart/form-data":
+            data, headers["Content-Type"] = _multipart(ctx, form)
+        else:
+            data = urllib.parse.urlencode({k: _text_value(v) for k, v in form.items()}).encode("utf-8")
+            headers["Content-Type"] = "application/x-www-form-urlencoded; charset=UTF-8"
+    elif props.get("body") is not None:
+        body = ctx.render_string(props.get("body"))
+        try:
+            data = body.encode(charset)
+        except LookupError:
+            raise TaskFailure(f"Unknown charset '{charset}'") from None
+        if content_type:
+            headers["Content-Type"] = _with_charset(content_type, charset)
+    elif content_type:
+        headers["Content-Type"] = content_type
+    authorization = _auth_header(ctx, options)
+    if authorization:
+        headers["Authorization"] = authorization
+    for key, value in _rendered_map(ctx, props.get("headers"), "headers").items():
+        name = ctx.render_string(key)
+        for existing in [h for h in headers if h.lower() == name.lower()]:
+            del headers[existing]
+        headers[name] = ctx.render_string(value) if isinstance(value, str) else _text_value(value)
+
+    logs = set(options.get("logs") or [])
+    if "REQUEST_HEADERS" in logs:
+        ctx.log("DEBUG", f"Request headers: {headers}")
+    if "REQUEST_BODY" in logs and data is not None:
+        ctx.log("DEBUG", "Request body: " + data.decode("utf-8", errors="replace"))
+
+    opener = urllib.request.build_opener(*_handlers(ctx, options, url))
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    limit = max_length
+    if options.get("maxContentLength") is not None:
+        limit = int(render_text(ctx, options.get("maxContentLength")) or DEFAULT_MAX_CONTENT_LENGTH)
+    try:
+        response = opener.open(request, timeout=_timeout(ctx, options))
+    except urllib.error.HTTPError as error:
+        response = error
+    except urllib.error.URLError as exc:
+        raise TaskFailure(f"Unable to connect to {url}: {exc.reason}") from None
+    except (TimeoutError, OSError) as exc:
+        raise TaskFailure(f"HTTP request to {url} failed: {exc}") from None
+    try:
+        code = int(getattr(response, "status", None) or response.getcode())
+        received: dict[str, list[str]] = {}
+        for name, value in (response.headers.items() if response.headers is not None else []):
+            key = next((k for k in received if k.lower() == name.lower()), name)
+            received.setdefault(key, []).append(value)
+        chunks: list[bytes] = []
+        total = 0
+        try:
+            while True:
+                chunk = response.read(65536)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if limit is not None and total > limit:
+                    raise TaskFailure(f"The response body exceeds the maximum content length of {limit} bytes")
+                chunks.append(chunk)
+        except (TimeoutError, OSError) as exc:
+            raise TaskFailure(f"HTTP request to {url} failed while reading the response: {exc}") from None
+    finally:
+        response.close()
+    content = b"".join(chunks)
+    result = HttpResult(url, code, received, content, _charset_of(next(
+        (v[0] for k, v in received.items() if k.lower() == "content-type"), None)),
+        has_body=bool(content) or (method != "HEAD" and code not in (204, 304)))
+    if "RESPONSE_HEADERS" in logs:
+        ctx.log("DEBUG", f"Response headers: {received}")
+    if "RESPONSE_BODY" in logs:
+        ctx.log("DEBUG", "Response body: " + (result.text(charset) or ""))
+    allow_failed = render_bool(ctx, options.get("allowFailed"), False) if fail_on_error is None else not fail_on_error
+    if code >= 400 and not allow_failed:
+        message = f"Failed http request with response code '{code}'"
+        if content:
+            message += " and body:\n" + (result.text(charset) or "")
+        raise TaskFailure(message)
+    return result
+
+
+def _filename_from_header(value: str | None) -> str | None:
+    """The file name of a ``Content-Disposition`` header (``filename*`` wins), without any path."""
+    if not value:
+        return None
+    filename = None
+    for part in value.split(";"):
+        stripped = part.strip()
+        if stripped.lower().startswith("filename*"):
+            encoded = stripped.split("=", 1)[-1].strip().strip('"')
+            _, _, name = encoded.partition("''")
+            filename = urllib.parse.unquote(name or encoded)
+        elif stripped.lower().startswith("filename") and filename is None:
+            filename = stripped.split("=", 1)[-1].strip().strip('"')
+    if filename:
+        filename = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return filename or None
+
+
 @register
 class Request(CorePlugin):
+    """Send an HTTP request; outputs ``uri``, ``code``, ``headers`` and ``body`` (text) or ``encryptedBody``."""
+
     type = "io.kestra.plugin.core.http.Request"
     aliases = (_PREFIX + "Request",)
     kind = RUNNABLE
@@ -97,15 +423,50 @@ class Request(CorePlugin):
     class Props(HttpProps):
         encryptBody: bool = False
 
+    def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        props = self.task.props
+        result = http_call(ctx, props)
+        charset = render_text(ctx, _options(props).get("defaultCharset")) or "UTF-8"
+        body = result.text(charset)
+        outputs: dict[str, Any] = {"uri": result.uri, "code": result.code, "headers": result.headers}
+        if render_bool(ctx, props.get("encryptBody"), False):
+            outputs["encryptedBody"] = encrypted_string(body)
+        else:
+            outputs["body"] = body
+        return outputs
+
 
 @register
 class Download(CorePlugin):
+    """Download a file into the internal storage; outputs ``uri``, ``code``, ``length``, ``headers``."""
+
     type = "io.kestra.plugin.core.http.Download"
     aliases = (_PREFIX + "Download",)
     kind = RUNNABLE
 
     class Props(HttpProps):
         failOnEmptyResponse: bool = True
+
+    def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        props = self.task.props
+        result = http_call(ctx, props, max_length=None)
+        options = _options(props)
+        if not result.content:
+            if render_bool(ctx, props.get("failOnEmptyResponse"), True):
+                if not render_bool(ctx, options.get("allowFailed"), False):
+                    raise TaskFailure("No response from server")
+            else:
+                ctx.log("WARN", f"File '{result.uri}' is empty")
+        platform = platform_of(ctx)
+        filename = _filename_from_header(result.header("Content-Disposition"))
+        if filename:
+            uri = platform.put_file(result.content, urllib.parse.quote(filename, safe=""))
+        else:
+            path = urllib.parse.urlsplit(result.uri).path
+            last = path.rsplit("/", 1)[-1]
+            extension = last[last.rindex("."):] if "." in last else None
+            uri = platform.put_file(result.content, extension=extension)
+        return {"uri": uri, "code": result.code, "length": len(result.content), "headers": result.headers}
 
 
 @register
@@ -120,3 +481,22 @@ class Trigger(CorePlugin):
         interval: Duration = "PT60S"
         responseCondition: Text = "{{ response.statusCode < 400 }}"
         encryptBody: bool = False
+
+    def evaluate(self, ctx: RunContext) -> dict[str, Any] | None:
+        """One poll: send the request (a status of 400 or more does not fail it), render
+        ``responseCondition`` with ``response`` = ``{statusCode, body, headers}``; when it is true,
+        return the trigger variables (``trigger.*``: the Request outputs), else ``None``."""
+        props = self.task.props
+        result = http_call(ctx, props, fail_on_error=False)
+        charset = render_text(ctx, _options(props).get("defaultCharset")) or "UTF-8"
+        body = result.text(charset)
+        response = {"statusCode": result.code, "body": body, "headers": result.headers}
+        condition = str(props.get("responseCondition") or "{{ response.statusCode < 400 }}")
+        if not is_truthy(render_with(ctx, condition, {"response": response})):
+            return None
+        variables: dict[str, Any] = {"uri": result.uri, "code": result.code, "headers": result.headers}
+        if render_bool(ctx, props.get("encryptBody"), False):
+            variables["encryptedBody"] = encrypted_string(body)
+        else:
+            variables["body"] = body
+        return variables

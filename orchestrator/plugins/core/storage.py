@@ -218,7 +218,8 @@ class IonError(TaskFailure):
 
 _TOKEN = re.compile(r"[A-Za-z0-9_$.+\-:]+")
 _OPERATOR = re.compile(r"[!#%&*+\-./;<=>?@^`|~]+")
-_TIMESTAMP = re.compile(r"^\d{4}(?:T|-\d{2}(?:T|-\d{2}(?:T(?:\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))?)?)?)$")
+_TIMESTAMP = re.compile(r"^\d{4}(?:T|-\d{2}(?:T|-\d{2}(?:T(?:\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+                        r"(?:Z|[+-]\d{2}:\d{2}))?)?)?)$")
 _INT = re.compile(r"^-?(?:0|[1-9][0-9_]*)$")
 _HEX = re.compile(r"^-?0[xX][0-9a-fA-F_]+$")
 _BIN = re.compile(r"^-?0[bB][01_]+$")
