@@ -474,6 +474,8 @@ class ConformanceRunner:
         while True:
             state = models.Execution.objects.filter(pk=execution_id).values_list("state", flat=True).first()
             if state in wanted:
+                if state in TERMINATED:
+                    self._settle_task_runs(execution_id, deadline)
                 return
             now = time.monotonic()
             if state is None:
@@ -488,6 +490,22 @@ class ConformanceRunner:
                 elif now - changed_at >= self.stall and not signature[2]:
                     self._stuck(execution_id, what, until, f"with no progress for {self.stall:.0f}s", "stalled")
             time.sleep(0.02)
+
+    @staticmethod
+    def _settle_task_runs(execution_id: str, deadline: Deadline, grace: float = 10.0) -> None:
+        """Give task runs still going in a terminated execution (listeners) a moment to end.
+
+        Kestra's test runner waits until the execution *and its listeners* are terminated. After
+        ``grace`` seconds the check goes on with what is there, so that a task run that never
+        ends is reported as a mismatch rather than as a timeout.
+        """
+        from flows_app import models
+
+        limit = Deadline(min(grace, deadline.remaining()))
+        while not limit.expired():
+            if not models.TaskRun.objects.filter(execution_id=execution_id).exclude(state__in=TERMINATED).exists():
+                return
+            time.sleep(0.05)
 
     @staticmethod
     def _signature(execution_id: str) -> tuple:
@@ -764,7 +782,8 @@ class ConformanceRunner:
         if triggered is not None:
             self._check_triggered(triggered, view, _seconds(within) if within else 15.0, _join(prefix, "triggered"))
 
-    def _settle_flow_executions(self, namespace: str, flow_id: str, wanted: int | None, deadline: Deadline) -> list[str]:
+    def _settle_flow_executions(self, namespace: str, flow_id: str, wanted: int | None,
+                                deadline: Deadline) -> list[str]:
         """The flow's executions once they are all terminal and nothing changed for a while.
 
         "A while" is 1 s once ``wanted`` executions exist, 10 s before (a new execution created by a

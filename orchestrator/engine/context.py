@@ -128,9 +128,11 @@ def base_context(flow: Any, execution: "Execution", extras: dict[str, Any] | Non
                  "revision": execution.flow_revision, "tenantId": "main"},
         "execution": {"id": execution.id, "startDate": iso(execution.state.start_date),
                       "originalId": execution.original_id, "state": execution.state.current},
-        "inputs": execution.inputs or {},
         "labels": labels_map(execution.labels),
     }
+    if execution.inputs or getattr(flow, "inputs", None):
+        # like Kestra, a flow that declares no inputs has no ``inputs`` variable at all
+        context["inputs"] = execution.inputs or {}
     variables = dict(getattr(flow, "variables", None) or {})
     if execution.variables:
         variables.update(execution.variables)

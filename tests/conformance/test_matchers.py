@@ -110,7 +110,8 @@ class TestTypedValues:
     def test_value_part(self):
         assert typed_value_part("2019-10-06T18:27:49Z (Instant)") == "2019-10-06T18:27:49Z"
         assert typed_value_part("2013-08-09T14:19:00Z (Instant, from defaults)") == "2013-08-09T14:19:00Z"
-        assert typed_value_part("kestra:///a/b.yml (URI; stored content == uploaded file content)") == "kestra:///a/b.yml"
+        uri = "kestra:///a/b.yml (URI; stored content == uploaded file content)"
+        assert typed_value_part(uri) == "kestra:///a/b.yml"
         assert typed_value_part("some text (not a type)") is None
         assert typed_value_part("call (Foo)") is None
 

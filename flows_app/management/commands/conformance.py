@@ -79,6 +79,8 @@ class Command(BaseCommand):
                 argv += [f"--{name}", opts[name]]
         if opts["fail_under"] is not None:
             argv += ["--fail-under", str(opts["fail_under"])]
+        if opts["verbosity"] != 1:
+            argv += ["--verbosity", str(opts["verbosity"])]
         try:
             process = subprocess.Popen(argv, cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, text=True)
             assert process.stdout is not None
