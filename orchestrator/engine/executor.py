@@ -28,6 +28,7 @@ from .context import DYNAMIC_TYPES, base_context, index_of, taskrun_context
 from .errors import CelestraError
 from .model import Attempt, Execution, State, TaskRun
 from .plugins import EXECUTABLE, EXECUTION_UPDATABLE, FLOWABLE, RUNNABLE
+from .foreachitem import ITEMS as FOR_EACH_ITEM_ITEMS
 from .references import referenced
 from .timeutil import now as utcnow
 from .timeutil import parse_duration
@@ -538,6 +539,9 @@ class _Step:
             elif kind == CORE + "flow.Pause":
                 self.drive_pause(task, run)
                 return
+            elif kind == CORE + "flow.ForEachItem":
+                internal_tasks = props.get("_internal") or []
+                main = lambda: self.sequential(run, internal_tasks)  # noqa: E731
             elif kind == CORE + "flow.WorkingDirectory":
                 main = lambda: self.working_directory(task, run)  # noqa: E731
             elif kind == CORE + "flow.LoopUntil":
@@ -681,6 +685,9 @@ class _Step:
     # --- Subflow (spec §4.2) ---------------------------------------------------------------------
     def start_subflow(self, task: Any, run: TaskRun) -> None:
         """Ask the shell to create the child execution; the run waits RUNNING (or ends if wait: false)."""
+        if task.type == FOR_EACH_ITEM_ITEMS:
+            self.start_items(task, run)
+            return
         props = task.props
         try:
             request = SubflowRequest(
@@ -701,6 +708,41 @@ class _Step:
         run.internal["transmitFailed"] = request.transmit_failed
         self.transition(run, states.RUNNING)
         self.decision.subflows.append(request)
+
+    def start_items(self, task: Any, run: TaskRun) -> None:
+        """ForEachItem's ``_items``: one child execution per batch written by ``_split``."""
+        parent_task = task.props["forEachItem"]
+        props = parent_task.props
+        split_runs = [r for r in self.index.by_task.get(parent_task.id + "_split", ())
+                      if r.parent_task_run_id == run.parent_task_run_id]
+        uris = (split_runs[-1].outputs or {}).get("uris") or [] if split_runs else []
+        try:
+            wait = bool(self.render(props.get("wait", True), run))
+            transmit = bool(self.render(props.get("transmitFailed", True), run))
+            requests = []
+            for iteration, uri in enumerate(uris, start=1):
+                context = self.context_for(run, task)
+                context["taskrun"] = {**context["taskrun"], "items": uri, "iteration": iteration}
+                requests.append(SubflowRequest(
+                    taskrun_id=run.id, task_id=task.id, task_type=task.type,
+                    namespace=str(self.env.render(props.get("namespace"), context)),
+                    flow_id=str(self.env.render(props.get("flowId"), context)),
+                    revision=self.env.render(props.get("revision"), context),
+                    inputs=self.env.render(props.get("inputs") or {}, context),
+                    labels=self.env.render(props.get("labels") or {}, context),
+                    wait=wait, transmit_failed=transmit,
+                    inherit_labels=bool(self.render(props.get("inheritLabels", False), run))))
+        except CelestraError as exc:
+            self.fail(run, str(exc))
+            return
+        run.internal.update({"transmitFailed": transmit, "wait": wait, "children": {}, "total": len(uris)})
+        self.transition(run, states.RUNNING)
+        if not uris:
+            self.transition(run, states.SUCCESS)
+            return
+        run.outputs = {"numberOfBatches": len(uris), "iterations": {states.CREATED: 0, states.RUNNING: 0,
+                                                                     states.SUCCESS: 0}}
+        self.decision.subflows.extend(requests)
 
     # --- execution.Exit ---------------------------------------------------------------------------
     def exit_execution(self, task: Any, run: TaskRun) -> None:
@@ -992,9 +1034,14 @@ def apply_subflow_result(flow: Any, execution: Execution, result: dict[str, Any]
     """
     moment = now or utcnow()
     run = find_run(execution, result["subflow_taskrun_id"])
-    if run is None or run.state.is_terminated():
+    if run is None:
         return None
     task = flow.find_task(run.task_id)
+    if task.type == FOR_EACH_ITEM_ITEMS and not result.get("error"):
+        # counters keep following the children even once a ``wait: false`` run has ended
+        return _apply_items_result(task, run, result, moment)
+    if run.state.is_terminated():
+        return None
     if result.get("error"):
         run.state = run.state.with_state(
             states.apply_failure_policy(states.FAILED, task.allow_failure, task.allow_warning), moment)
@@ -1018,6 +1065,41 @@ def apply_subflow_result(flow: Any, execution: Execution, result: dict[str, Any]
     run.attempts.append(Attempt(State(states.RUNNING, [(states.RUNNING, run.state.start_date or moment)])
                                 .with_state(state, moment)))
     run.state = run.state.with_state(state, moment)
+    return run
+
+
+def _apply_items_result(task: Any, run: TaskRun, result: dict[str, Any], moment: datetime) -> TaskRun:
+    """One child of ForEachItem's ``_items`` was created or ended: update the counters; the run
+    ends when every child is created (``wait: false``) or terminated."""
+    internal = run.internal
+    children = internal.setdefault("children", {})
+    previous = children.get(result["execution_id"])
+    if previous is not None and previous in states.TERMINATED:
+        return run
+    children[result["execution_id"]] = result.get("state") or states.CREATED
+    wait = internal.get("wait", True)
+    counts = {states.CREATED: 0, states.RUNNING: 0, states.SUCCESS: 0} if wait else {states.RUNNING: 0,
+                                                                                     states.SUCCESS: 0}
+    for child_state in children.values():
+        if wait or child_state != states.CREATED:
+            counts[child_state] = counts.get(child_state, 0) + 1
+    run.outputs = {**(run.outputs or {}), "iterations": counts}
+    total = internal.get("total", 0)
+    if len(children) < total or run.state.is_terminated():
+        return run
+    if not wait:
+        final = states.SUCCESS
+    elif all(s in states.TERMINATED for s in children.values()):
+        final = states.SUCCESS
+        if internal.get("transmitFailed", True):
+            final = states.guess_final_state([s for s in children.values() if s in (states.FAILED, states.KILLED,
+                                                                                     states.WARNING)] or [final])
+    else:
+        return run
+    final = states.apply_failure_policy(final, task.allow_failure, task.allow_warning)
+    run.attempts.append(Attempt(State(states.RUNNING, [(states.RUNNING, run.state.start_date or moment)])
+                                .with_state(final, moment)))
+    run.state = run.state.with_state(final, moment)
     return run
 
 

@@ -14,7 +14,9 @@ _lock = threading.Lock()
 
 
 def parse(source: str) -> Flow:
-    return parse_flow(source, global_defaults=settings.CELESTRA.get("PLUGIN_DEFAULTS") or None)
+    from orchestrator.engine.foreachitem import expand
+
+    return expand(parse_flow(source, global_defaults=settings.CELESTRA.get("PLUGIN_DEFAULTS") or None))
 
 
 @functools.lru_cache(maxsize=512)

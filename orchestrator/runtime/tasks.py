@@ -22,6 +22,7 @@ from orchestrator.celery import EXECUTOR_QUEUE, worker_queue
 from orchestrator.engine import states
 from orchestrator.engine.errors import CelestraError
 from orchestrator.engine.errors import FlowNotFound
+from orchestrator.engine.foreachitem import ITEMS as FOR_EACH_ITEM_ITEMS
 from orchestrator.engine.executor import LogLine, apply_result, apply_subflow_result, decide
 from orchestrator.engine.timeutil import now
 
@@ -162,7 +163,8 @@ def _create_subflows(row, execution, decision) -> list:
                     request.namespace, request.flow_id, request.inputs or {}, labels=labels or None,
                     revision=revision, trigger=trigger, parent_id=execution.id, inherited_labels=inherited,
                     internal={"parentTaskRunId": request.taskrun_id, "parentTaskId": request.task_id,
-                              "wait": request.wait})
+                              # ForEachItem follows its children's ends even without waiting
+                              "wait": request.wait or request.task_type == FOR_EACH_ITEM_ITEMS})
         except CelestraError as exc:
             message = str(exc)
             if isinstance(exc, FlowNotFound) or "Unable to find flow" in message:

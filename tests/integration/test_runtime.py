@@ -385,3 +385,49 @@ def test_working_directory_failure_runs_its_errors(run_flow):
     assert execution.state.current == states.FAILED
     assert [(r.task_id, r.state.current) for r in sorted(execution.task_runs, key=lambda r: r.seq)] == [
         ("wd", "FAILED"), ("ko", "FAILED"), ("handler", "SUCCESS")]
+
+
+def test_for_each_item_runs_one_subflow_per_batch_and_merges_their_outputs(run_flow):
+    from orchestrator.engine.inputs import InputFile
+    from storage_app.storage import get
+
+    child_id = unique("item-child")
+    deploy_flow(source(child_id, """
+    inputs:
+      - id: items
+        type: STRING
+    tasks:
+      - id: read
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ read(inputs.items) | trim }}"
+    outputs:
+      - id: lines
+        type: STRING
+        value: "{{ outputs.read.value }}"
+    """))
+    execution = run_flow(source(unique("items"), f"""
+    inputs:
+      - id: file
+        type: FILE
+    tasks:
+      - id: each
+        type: io.kestra.plugin.core.flow.ForEachItem
+        items: "{{{{ inputs.file }}}}"
+        batch:
+          rows: 2
+        namespace: company.tests
+        flowId: {child_id}
+        inputs:
+          items: "{{{{ taskrun.items }}}}"
+      - id: merged
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{{{ outputs.each_merge.subflowOutputs }}}}"
+    """), {"file": InputFile("lines.txt", b"a\nb\nc\nd\ne\n")})
+    assert execution.state.current == states.SUCCESS
+    runs = {r.task_id: r for r in execution.task_runs}
+    assert [r.task_id for r in sorted(execution.task_runs, key=lambda r: r.seq)] == [
+        "each", "each_split", "each_items", "each_merge", "merged"]
+    assert runs["each_items"].outputs == {"numberOfBatches": 3,
+                                          "iterations": {"CREATED": 0, "RUNNING": 0, "SUCCESS": 3}}
+    merged = get(runs["merged"].outputs["value"]).decode().splitlines()
+    assert sorted(merged) == ['{"lines":"a\\nb"}', '{"lines":"c\\nd"}', '{"lines":"e"}']
