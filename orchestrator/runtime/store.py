@@ -34,6 +34,9 @@ def taskrun_from_row(row: models.TaskRun, execution: Execution) -> TaskRun:
     )
 
 
+UPDATED_TASKRUN_FIELDS = ["state", "state_json", "attempts", "outputs", "internal", "value", "iteration"]
+
+
 def taskrun_fields(run: TaskRun) -> dict:
     return {
         "task_id": run.task_id, "parent_task_run_id": run.parent_task_run_id, "value": run.value,
@@ -122,11 +125,13 @@ def save_decision(row: models.Execution, execution: Execution, decision: Decisio
         )
     changed = {r.id: r for r in extra_runs if r.id not in new_ids}
     changed.update({k: v for k, v in decision.changed_runs.items() if k not in new_ids})
-    if changed:
+    if len(changed) == 1:  # the common case: one plain UPDATE, cheaper than bulk_update's CASE form
+        run = next(iter(changed.values()))
+        fields = taskrun_fields(run)
+        models.TaskRun.objects.filter(pk=run.id).update(**{k: fields[k] for k in UPDATED_TASKRUN_FIELDS})
+    elif changed:
         rows = [models.TaskRun(id=r.id, execution_id=execution.id, **taskrun_fields(r)) for r in changed.values()]
-        models.TaskRun.objects.bulk_update(
-            rows, ["state", "state_json", "attempts", "outputs", "internal", "value", "iteration"]
-        )
+        models.TaskRun.objects.bulk_update(rows, UPDATED_TASKRUN_FIELDS)
     fields = execution_fields(execution)
     fields["wake_at"] = decision.wake_at
     for key, value in fields.items():

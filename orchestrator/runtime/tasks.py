@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -45,7 +46,20 @@ def advance_execution(execution_id: str, result: dict[str, Any] | None = None) -
 @shared_task(name="orchestrator.run_task", ignore_result=True, acks_late=True, reject_on_worker_lost=True,
              bind=True)
 def run_task(self, job: dict[str, Any]) -> None:
+    """Run the task, then apply its result.
+
+    With ``INLINE_RESULTS`` (the default) the worker applies its own result: it takes the
+    execution's lock and runs the executor step itself, exactly as the executor would, which
+    saves a broker round trip and a queue hop per task run. Should that step fail (database
+    unavailable...), the result goes to the ``executor`` queue instead, so nothing is lost.
+    """
     result = run_job(job, worker_id=self.request.hostname)
+    if settings.CELESTRA.get("INLINE_RESULTS", True):
+        try:
+            step(job["execution_id"], [result])
+            return
+        except Exception:  # noqa: BLE001 - hand the result to the executor rather than lose it
+            log.exception("inline step of %s failed; sending the result to the executor", job["execution_id"])
     advance_execution.apply_async(args=[job["execution_id"], result], queue=EXECUTOR_QUEUE)
 
 
