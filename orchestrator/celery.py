@@ -30,3 +30,16 @@ app.autodiscover_tasks(["orchestrator.runtime"], related_name="tasks")
 app.conf.beat_schedule = {
     "celestra-sweep": {"task": "orchestrator.sweep", "schedule": 1.0, "options": {"queue": EXECUTOR_QUEUE}},
 }
+
+# Celery's Django fixup closes the database connection around every task unless told to reuse it:
+# a new PostgreSQL connection per task run would cost more than the task. Connections are kept and
+# recycled the Django way instead (CONN_MAX_AGE, and dropped after an error), before each task.
+app.conf.CELERY_DB_REUSE_MAX = 1_000_000
+
+
+@app.on_after_configure.connect
+def _recycle_connections(sender, **kwargs):  # pragma: no cover - wiring
+    from celery.signals import task_prerun
+    from django.db import close_old_connections
+
+    task_prerun.connect(lambda **_: close_old_connections(), weak=False)
