@@ -105,6 +105,7 @@ def step(execution_id: str, results: list[dict[str, Any]]) -> None:
             return
         applied = []
         logs: list[LogLine] = []
+        metrics: list[dict[str, Any]] = []
         for result in results:
             if "subflow_taskrun_id" in result:
                 run = apply_subflow_result(flow, execution, result)
@@ -118,7 +119,7 @@ def step(execution_id: str, results: list[dict[str, Any]]) -> None:
             attempt = len(run.attempts)
             logs.extend(LogLine(l["level"], l["message"], run.task_id, run.id, attempt, parse_ts(l["timestamp"]))
                         for l in result.get("logs") or ())
-            _insert_metrics(execution, run, result.get("metrics") or ())
+            metrics.extend(_metric_rows(execution, run, result.get("metrics") or ()))
             for child in result.get("children") or ():  # a WorkingDirectory's tasks
                 logs.extend(LogLine(l["level"], l["message"], child["task_id"], child["id"], 1,
                                     parse_ts(l["timestamp"])) for l in child.get("logs") or ())
@@ -137,7 +138,7 @@ def step(execution_id: str, results: list[dict[str, Any]]) -> None:
                 from datetime import datetime
 
                 decision.wake(datetime.fromisoformat(retry_at))
-        store.save_decision(row, execution, decision, applied)
+        store.save_decision(row, execution, decision, applied, metrics)
         for job in decision.jobs:
             message = job.to_message()
             message["context"] = {k: v for k, v in message["context"].items() if k not in WORKER_LOCAL_KEYS}
@@ -240,15 +241,11 @@ def _send(jobs: list[dict[str, Any]], released: list[str]) -> None:
         advance_execution.apply_async(args=[execution_id], queue=EXECUTOR_QUEUE)
 
 
-def _insert_metrics(execution, run, metrics) -> None:
-    if not metrics:
-        return
-    models.MetricEntry.objects.bulk_create([
-        models.MetricEntry(execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id,
-                           task_id=run.task_id, taskrun_id=run.id, type=m["type"], name=m["name"],
-                           value=m["value"], tags=m.get("tags") or {}, timestamp=parse_ts(m["timestamp"]))
-        for m in metrics
-    ])
+def _metric_rows(execution, run, metrics) -> list[dict[str, Any]]:
+    return [{"execution_id": execution.id, "namespace": execution.namespace, "flow_id": execution.flow_id,
+             "task_id": run.task_id, "taskrun_id": run.id, "type": m["type"], "name": m["name"],
+             "value": m["value"], "tags": m.get("tags") or {}, "timestamp": parse_ts(m["timestamp"])}
+            for m in metrics]
 
 
 def _fail_execution(row, execution, message: str) -> None:
