@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from flows_app.api.exceptions import ApiError, BadRequest, Gone, NotFound
 from flows_app.api.views.common import ApiView
-from orchestrator.engine.timeutil import iso, parse_duration
+from orchestrator.engine.timeutil import instant_text, iso, parse_duration
 
 from .models import KVEntry, NamespaceFile
 
@@ -52,7 +52,7 @@ def typed_kv_value(text: str) -> tuple[str, Any]:
             moment = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=timezone.utc)
-            return "DATETIME", iso(moment)
+            return "DATETIME", instant_text(moment)
         if _DATE.match(stripped):
             try:
                 return "DATE", date.fromisoformat(stripped).isoformat()

@@ -8,13 +8,13 @@ A ForEachItem task ``each`` runs three internal children one after another, as K
 * ``each_merge`` (runnable, on a worker): the children's flow outputs, one JSON line each.
 
 :func:`expand` adds the three tasks to a parsed flow's index so that the executor, the workers
-and retries find them like any other task.
+and retries find them like any other task. Their types are not registered: a flow cannot name them.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from .plugins import EXECUTABLE, RUNNABLE, Plugin, register
+from .plugins import EXECUTABLE, RUNNABLE, Plugin
 
 FOR_EACH_ITEM = "io.kestra.plugin.core.flow.ForEachItem"
 SPLIT = FOR_EACH_ITEM + "$ForEachItemSplit"
@@ -22,7 +22,6 @@ ITEMS = FOR_EACH_ITEM + "$ForEachItemExecutable"
 MERGE = FOR_EACH_ITEM + "$ForEachItemMergeOutputs"
 
 
-@register
 class ForEachItemSplit(Plugin):
     type = SPLIT
     kind = RUNNABLE
@@ -33,13 +32,11 @@ class ForEachItemSplit(Plugin):
         return split(self.task, ctx)
 
 
-@register
 class ForEachItemExecutable(Plugin):
     type = ITEMS
     kind = EXECUTABLE
 
 
-@register
 class ForEachItemMerge(Plugin):
     type = MERGE
     kind = RUNNABLE

@@ -61,3 +61,13 @@ def format_duration(delta: timedelta) -> str:
         text = f"{seconds:.9f}".rstrip("0").rstrip(".")
         out += f"{sign}{text}S"
     return out
+
+
+def instant_text(moment: datetime) -> str:
+    """Java's ``Instant.toString()``: no fraction when zero, else 3, 6 or 9 digits (user values)."""
+    moment = moment.astimezone(timezone.utc)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        fraction = f"{moment.microsecond:06d}"
+        text += "." + (fraction[:3] if fraction.endswith("000") else fraction)
+    return text + "Z"
