@@ -56,7 +56,8 @@ os.environ.update({
     "DATABASE_URL": DATABASE_URL,
     "CELERY_BROKER_URL": REDIS_URL,
     "CELESTRA_BENCH_REDIS_URL": REDIS_URL,
-    "DJANGO_SETTINGS_MODULE": "bench.settings",
+    # CELESTRA_BENCH_SETTINGS: another settings module to compare with (it should import bench.settings)
+    "DJANGO_SETTINGS_MODULE": os.environ.get("CELESTRA_BENCH_SETTINGS", "bench.settings"),
     "PYTHONUNBUFFERED": "1",
 })
 os.environ.pop("CELESTRA_BENCH_STEP_LOG", None)
@@ -74,9 +75,9 @@ class Settings:
         self.foreach_size = 1000 if quick else 10_000
         self.foreach_cap = 120.0 if quick else 600.0
         self.floor_foreach_cap = 60.0 if quick else 300.0
-        self.rate_window = 6.0 if quick else 10.0     # seconds of steady submissions per rate
+        self.rate_window = 6.0 if quick else 8.0      # seconds of steady submissions per rate
         self.rate_min_count = 10 if quick else 20     # executions per rate, at least
-        self.rate_budget = 75.0 if quick else 200.0   # seconds per rate search
+        self.rate_budget = 75.0 if quick else 150.0   # seconds per rate search
         self.rate_start = 120                        # executions per minute
         self.run_timeout = 60.0
         self.burst_timeout = 180.0
@@ -138,6 +139,30 @@ def ensure_database() -> None:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
 
 
+_LOCK_CONNECTION: list[Any] = []
+
+
+def lock_run(wait: float = 1800.0) -> None:
+    """One benchmark run at a time on this PostgreSQL and Redis: both are emptied by each run.
+
+    A session-level advisory lock, held by a connection that stays open until this process exits.
+    """
+    import psycopg
+
+    conn = psycopg.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True,
+                           connect_timeout=5)
+    deadline = time.monotonic() + wait
+    told = False
+    while not conn.execute("SELECT pg_try_advisory_lock(hashtext('celestra_bench'))").fetchone()[0]:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"another benchmark run still holds the lock after {wait:.0f} s")
+        if not told:
+            say("another benchmark run is in progress (same database and Redis db): waiting for it to end")
+            told = True
+        time.sleep(2)
+    _LOCK_CONNECTION.append(conn)
+
+
 def setup_django() -> None:
     import django
 
@@ -184,15 +209,16 @@ class Processes:
 
     def spawn(self, name: str, argv: list[str], **env: str) -> None:
         OUT.mkdir(parents=True, exist_ok=True)
-        log = open(OUT / f"{name}.log", "ab")
+        log = open(OUT / f"{name}.log", "wb")
         self.procs[name] = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
 
     def start(self) -> "Processes":
         manage = [PY, str(ROOT / "manage.py"), "server"]
         self.spawn("executor", [*manage, "executor", "--concurrency", "2", "--pool", "prefork"],
-                   CELESTRA_BENCH_STEP_LOG=str(STEPS_DIR))
-        self.spawn("worker", [*manage, "worker", "--concurrency", "2", "--pool", "prefork"])
+                   CELESTRA_BENCH_STEP_LOG=str(STEPS_DIR), CELESTRA_BENCH_ROLE="executor")
+        self.spawn("worker", [*manage, "worker", "--concurrency", "2", "--pool", "prefork"],
+                   CELESTRA_BENCH_STEP_LOG=str(STEPS_DIR), CELESTRA_BENCH_ROLE="worker")
         self.spawn("floor", [PY, "-m", "celery", "-A", "bench.floor", "worker", "-l", "INFO", "-Q", "floor",
                              "-c", "2", "-P", "prefork", "-n", "floor@%h", "-O", "fair", "--without-gossip",
                              "--without-mingle"])
@@ -315,11 +341,12 @@ def one_execution(flow_id: str, timeout: float, inputs: dict[str, Any] | None = 
     return done[execution_id][1] - started
 
 
-def burst(flow_id: str, size: int, timeout: float) -> dict[str, Any]:
+def burst(flow_id: str, size: int, timeout: float, ids: set[str] | None = None) -> dict[str, Any]:
     submitted = [submit(flow_id) for _ in range(size)]
     accepted = time.time()
-    ids = [i for i, _ in submitted]
-    done = wait_terminal(ids, timeout, poll=0.05)
+    if ids is not None:
+        ids.update(i for i, _ in submitted)
+    done = wait_terminal([i for i, _ in submitted], timeout, poll=0.05)
     first = submitted[0][1]
     return burst_figures(first, accepted, [(started, done.get(i)) for i, started in submitted])
 
@@ -365,7 +392,7 @@ def floor_burst(make: Callable[[], Any], size: int, timeout: float) -> dict[str,
 # --- steady rate search --------------------------------------------------------------------------
 
 def rate_search(name: str, submit_one: Callable[[], str], collect: Callable[[list[str], float], dict[str, float]],
-                cfg: Settings) -> dict[str, Any]:
+                cfg: Settings, start: int | None = None) -> dict[str, Any]:
     """Highest rate (executions per minute) whose p95 latency stays under one second.
 
     Each rate is held for ``rate_window`` seconds (at least ``rate_min_count`` submissions, each at
@@ -376,7 +403,7 @@ def rate_search(name: str, submit_one: Callable[[], str], collect: Callable[[lis
     began = time.monotonic()
     levels: list[dict[str, Any]] = []
     best = None
-    rate = cfg.rate_start
+    rate = start or cfg.rate_start
     failed_at = None
     while time.monotonic() - began < cfg.rate_budget:
         level = hold_rate(rate, submit_one, collect, cfg)
@@ -431,20 +458,29 @@ def floor_collect(ids: list[str], timeout: float) -> dict[str, float]:
     return {i: t for i, t in floor.wait_done(ids, timeout, poll=0.02).items() if t is not None}
 
 
-# --- executor step timings (bench.instrument, in the executor process) ---------------------------
+# --- executor step timings (bench.instrument, in the Celestra processes) ------------------------------
 
-def executor_steps(ids: set[str]) -> list[tuple[float, float, str, int]]:
+def executor_steps(ids: set[str]) -> list[tuple[float, float, str, int, dict]]:
     from bench.instrument import read_steps
 
     return [s for s in read_steps(str(STEPS_DIR)) if s[2] in ids]
 
 
-def step_summary(steps: list[tuple[float, float, str, int]]) -> dict[str, Any]:
+STEP_PARTS = ("connect", "lock_load", "flow", "apply", "metrics", "environment", "decide", "hooks", "save", "commit",
+              "dispatch", "other", "sql_ms", "sql_n")
+
+
+def step_summary(steps: list[tuple[float, float, str, int, dict]]) -> dict[str, Any]:
     durations = [s[1] for s in steps]
     if not durations:
         return {"count": 0}
-    return {"count": len(durations), "median_ms": statistics.median(durations), "mean_ms": statistics.fmean(durations),
-            "p95_ms": percentile(durations, 95), "max_ms": max(durations)}
+    parts = {name: statistics.fmean([s[4].get(name, 0.0) for s in steps]) for name in STEP_PARTS}
+    roles: dict[str, int] = {}
+    for s in steps:
+        role = s[4].get("role") or "?"
+        roles[role] = roles.get(role, 0) + 1
+    return {"count": len(durations), "by_role": roles, "median_ms": statistics.median(durations), "mean_ms": statistics.fmean(durations),
+            "p95_ms": percentile(durations, 95), "max_ms": max(durations), "mean_parts_ms": parts}
 
 
 # --- workloads -----------------------------------------------------------------------------------
@@ -513,13 +549,14 @@ def run_burst(cfg: Settings) -> dict[str, Any]:
     burst("two", max(size // 4, 10), cfg.burst_timeout)  # warm-up
     floor_burst(floor.two, max(size // 4, 10), cfg.burst_timeout)
     wait_idle(cfg.drain_timeout)
-    c_runs, f_runs = [], []
+    c_runs, f_runs, ids = [], [], set()
     for rep in range(cfg.burst_reps):
         reset_executions()
-        c_runs.append(burst("two", size, cfg.burst_timeout))
+        c_runs.append(burst("two", size, cfg.burst_timeout, ids))
         wait_idle(cfg.drain_timeout)
         f_runs.append(floor_burst(floor.two, size, cfg.burst_timeout))
-        say(f"  burst rep {rep + 1}: Celestra {fmt(c_runs[-1]['total_s'], 's')}, floor {fmt(f_runs[-1]['total_s'], 's')}")
+        say(f"  burst rep {rep + 1}: Celestra {fmt(c_runs[-1]['total_s'], 's')}, "
+            f"floor {fmt(f_runs[-1]['total_s'], 's')}")
 
     def col(runs, key):
         return [r[key] for r in runs]
@@ -536,6 +573,7 @@ def run_burst(cfg: Settings) -> dict[str, Any]:
             figure("accepted", "exec/s", "higher", col(c_runs, "submit_per_s"), col(f_runs, "submit_per_s")),
         ],
         "runs": {"celestra": c_runs, "floor": f_runs},
+        "executor_steps": step_summary(executor_steps(ids)),
     }
 
 
@@ -543,8 +581,9 @@ def run_rates(cfg: Settings) -> dict[str, Any]:
     from bench import floor
 
     out: dict[str, Any] = {"description": "executions submitted at a steady rate, doubled until the p95 latency "
-                                          "(due time to end) reaches one second; floor: the same with Celery chains "
-                                          "(kestra-b2: its 5 Return tasks in a chain, the If tasks need no worker)",
+                                          "(due time to end) reaches one second, then the rate halfway; floor: the "
+                                          "same with Celery chains, from the rate Celestra sustained (kestra-b2: its "
+                                          "5 Return tasks in a chain, its If tasks need no worker)",
                            "figures": [], "searches": {}}
     for variant, flow_id, floor_make in (("kestra-b2", "kestra-b2", floor.branches), ("two-task", "two", floor.two)):
         reset_executions()
@@ -555,13 +594,16 @@ def run_rates(cfg: Settings) -> dict[str, Any]:
             kill_running()
             wait_idle(cfg.drain_timeout)
         floor_one(floor_make, cfg.run_timeout)
-        f = rate_search(f"floor {variant}", lambda m=floor_make: m().id, floor_collect, cfg)
+        # the floor's search starts at the rate Celestra sustained: its p95 there is the comparison
+        f = rate_search(f"floor {variant}", lambda m=floor_make: m().id, floor_collect, cfg,
+                        start=c["max_rate_per_min"])
         wait_idle(cfg.drain_timeout)
         out["searches"][variant] = {"celestra": c, "floor": f}
+        same = next((lv for lv in f["levels"] if lv["rate"] == c["max_rate_per_min"]), None)
         out["figures"].append(figure(f"{variant}: max rate, p95 < 1 s", "exec/min", "higher",
                                      [c["max_rate_per_min"]], [f["max_rate_per_min"]]))
-        out["figures"].append(figure(f"{variant}: p95 at that rate", "ms", "lower",
-                                     [c["p95_ms_at_max"]], [f["p95_ms_at_max"]]))
+        out["figures"].append(figure(f"{variant}: p95 at Celestra's max rate", "ms", "lower",
+                                     [c["p95_ms_at_max"]], [same["p95_ms"] if same else None]))
     return out
 
 
@@ -617,6 +659,7 @@ def run_foreach(cfg: Settings) -> dict[str, Any]:
                    [size / f_total] if f_total else [None]),
         ],
         "steps": {"count": len(steps), "window": window, "first_median_ms": first_ms, "last_median_ms": last_ms,
+                  "first": step_summary(first), "last": step_summary(last),
                   "first_mean_ms": statistics.fmean([s[1] for s in first]) if first else None,
                   "last_mean_ms": statistics.fmean([s[1] for s in last]) if last else None,
                   "growth": (last_ms / first_ms) if first_ms and last_ms else None,
@@ -686,7 +729,7 @@ def drive(flow_id: str, timers: Timers | None, inputs: dict | None = None) -> di
     from django.db import connection
 
     from flows_app.services import create_execution
-    from orchestrator.runtime import store, tasks
+    from orchestrator.runtime import hooks, store, tasks
     from orchestrator.runtime.worker import run_job
 
     sent: list[dict[str, Any]] = []
@@ -705,6 +748,7 @@ def drive(flow_id: str, timers: Timers | None, inputs: dict | None = None) -> di
     wrappers = [
         (store, "lock_execution"), (store, "save_decision"), (tasks, "apply_result"), (tasks, "decide"),
         (tasks, "get_flow"), (tasks, "engine_environment"), (tasks, "_insert_metrics"), (store, "insert_logs"),
+        (hooks, "after_decision"), (hooks, "on_execution_end"), (tasks, "_notify_parent"),
     ]
     with connection.execute_wrapper(counter):
         before = counter.count
@@ -715,6 +759,8 @@ def drive(flow_id: str, timers: Timers | None, inputs: dict | None = None) -> di
         stack = []
         try:
             for target, attribute in wrappers:
+                if not hasattr(target, attribute):  # the engine changes: a part that is gone is not timed
+                    continue
                 cm = patched(target, attribute, timers.wrap(attribute, getattr(target, attribute)))
                 cm.__enter__()
                 stack.append(cm)
@@ -802,9 +848,11 @@ def profile_flow(flow_id: str, inputs: dict | None = None, min_steps: int = 120)
         "commit": per_step.get("commit", 0),
         "dispatch (publish jobs to Redis)": per_step.get("dispatch", 0),
         "environment + flow cache": per_step.get("engine_environment", 0) + per_step.get("get_flow", 0),
+        "hooks (SLA, end of execution)": sum(per_step.get(k, 0) for k in ("after_decision", "on_execution_end",
+                                                                          "_notify_parent")),
     }
     step_ms = per_step.get("step", 0)
-    parts["other (job messages, transaction, hooks)"] = max(
+    parts["other (job messages, transaction)"] = max(
         step_ms - sum(v for k, v in parts.items() if not k.startswith("–")), 0.0)
     sql_ms = {k[4:]: v for k, v in per_step.items() if k.startswith("sql:")}
     by_kind = {k: v for k, v in sorted(info["by_kind"].items(), key=lambda kv: -kv[1])}
@@ -857,6 +905,8 @@ def short_path(filename: str) -> str:
     for marker in ("site-packages/", str(ROOT) + "/"):
         if marker in filename:
             return filename.split(marker, 1)[1]
+    if "/lib/python3" in filename:  # the standard library
+        return filename.split("/lib/python3", 1)[1].split("/", 1)[-1]
     return filename
 
 
@@ -907,7 +957,10 @@ def render_markdown(data: dict[str, Any]) -> str:
         "",
         f"Generated by `make bench` ({'`--quick`' if meta.get('quick') else 'full run'}) on {meta['date']}: "
         f"{meta['cpus']} CPUs ({meta['cpu']}), PostgreSQL {meta['postgres']}, Redis {meta['redis']}, "
-        f"Python {meta['python']}, Celery {meta['celery']}, Django {meta['django']}, commit {meta['commit']}.",
+        f"Python {meta['python']}, Celery {meta['celery']}, Django {meta['django']}, commit {meta['commit']}. "
+        f"Load average (1 min) before the run: {fmt(meta.get('load_at_start'))}"
+        + (" (the machine was busy with other work: figures are noisier than usual)."
+           if (meta.get("load_at_start") or 0) > 1.0 else "."),
         "Executor and worker: `manage.py server executor|worker`, 2 prefork processes each; the floor: plain "
         "Celery canvas on the same Redis, its own worker with 2 prefork processes. See bench/README.md for what "
         "each figure means. Cells: median (min–max) over the repetitions; **× floor** is how many times "
@@ -950,17 +1003,20 @@ def render_markdown(data: dict[str, Any]) -> str:
     if each:
         st = each["steps"]
         lines += ["", "## foreach10k: executor time per step", "",
-                  f"{st['count']} steps recorded in the executor process ({'finished' if each['finished'] else 'cut at the cap'}). "
-                  f"Median step: first {st['window']} steps {fmt(st['first_median_ms'], 'ms')}, last {st['window']} "
-                  f"steps {fmt(st['last_median_ms'], 'ms')} (× {fmt(st['growth'])}); means {fmt(st['first_mean_ms'], 'ms')} "
-                  f"→ {fmt(st['last_mean_ms'], 'ms')}. The floor's sequential hop: {fmt(st['floor_per_hop_ms'], 'ms')}."]
-    steps_lines = []
-    for name in ("seq40", "fan100"):
-        work = data["workloads"].get(name)
-        if work and work.get("executor_steps", {}).get("count"):
-            es = work["executor_steps"]
-            steps_lines.append(f"- {name}: {es['count']} steps, median {fmt(es['median_ms'], 'ms')}, "
-                               f"p95 {fmt(es['p95_ms'], 'ms')}, max {fmt(es['max_ms'], 'ms')}")
+                  f"{st['count']} steps recorded in the Celestra processes "
+                  f"({'finished' if each['finished'] else 'cut at the cap'}). Median step: first {st['window']} "
+                  f"steps {fmt(st['first_median_ms'], 'ms')}, last {st['window']} steps "
+                  f"{fmt(st['last_median_ms'], 'ms')} (× {fmt(st['growth'])}); means "
+                  f"{fmt(st['first_mean_ms'], 'ms')} → {fmt(st['last_mean_ms'], 'ms')}. The floor's sequential hop: "
+                  f"{fmt(st['floor_per_hop_ms'], 'ms')}."]
+    columns: dict[str, dict] = {}
+    for name in ("seq40", "fan100", "burst200"):
+        es = (data["workloads"].get(name) or {}).get("executor_steps") or {}
+        if es.get("count"):
+            columns[name] = es
+    if each and each["steps"].get("first", {}).get("count"):
+        columns[f"foreach10k first {each['steps']['window']}"] = each["steps"]["first"]
+        columns[f"foreach10k last {each['steps']['window']}"] = each["steps"]["last"]
     profile = data.get("profile")
     lines += ["", "## Where the time goes", ""]
     if profile:
@@ -984,23 +1040,47 @@ def render_markdown(data: dict[str, Any]) -> str:
             ("SQL statements per step", lambda p: fmt(p["queries_per_step"])),
             ("SQL statements per task run", lambda p: fmt(p["queries_per_task_run"])),
             ("DB round trips per task run (+ BEGIN, COMMIT)", lambda p: fmt(p["round_trips_per_task_run"])),
-            ("create_execution: ms / statements", lambda p: f"{fmt(p['create_execution_ms'])} / {fmt(p['create_execution_queries'])}"),
-            ("worker run_job, ms per job (DB statements)", lambda p: f"{fmt(p['worker_ms_per_job'])} ({p['worker_queries']})"),
-            ("job message, mean / max bytes", lambda p: f"{fmt(p['job_message_bytes']['mean'])} / {p['job_message_bytes']['max']}"),
+            ("create_execution: ms / statements",
+             lambda p: f"{fmt(p['create_execution_ms'])} / {fmt(p['create_execution_queries'])}"),
+            ("worker run_job, ms per job (DB statements)",
+             lambda p: f"{fmt(p['worker_ms_per_job'])} ({p['worker_queries']})"),
+            ("job message, mean / max bytes",
+             lambda p: f"{fmt(p['job_message_bytes']['mean'])} / {p['job_message_bytes']['max']}"),
         ]
         for label, get in rows:
             lines.append(f"| {label} | " + " | ".join(get(p) for p in profile.values()) + " |")
         lines += ["", "SQL statements by kind (whole execution, steps and creation): " + "; ".join(
-            f"{name}: " + ", ".join(f"{k} {v}" for k, v in p["queries_by_kind"].items()) for name, p in profile.items())]
+            f"{name}: " + ", ".join(f"{k} {v}" for k, v in p["queries_by_kind"].items())
+            for name, p in profile.items())]
         lines += ["", "Top functions by own time inside steps (cProfile, seq40 and foreach300):", ""]
         for name in ("seq40", "foreach300"):
             if name in profile:
                 lines.append(f"- {name}: " + "; ".join(
                     f"`{t['function']}` {fmt(t['own_ms_per_step'])} ms ({t['share'] * 100:.0f}%)"
                     for t in profile[name]["top_functions"][:6]))
-    if steps_lines:
-        lines += ["", "Executor step time in the running executor process (`bench/instrument.py`, whole Celery "
-                  "task body):", "", *steps_lines]
+    if columns:
+        labels = {"connect": "connect to PostgreSQL", "lock_load": "lock + load", "flow": "flow cache",
+                  "apply": "apply worker result",
+                  "metrics": "insert metrics", "environment": "environment", "decide": "decide (engine)",
+                  "hooks": "hooks (SLA, end of execution)", "save": "save decision", "commit": "commit",
+                  "dispatch": "dispatch", "other": "other (job messages, transaction)",
+                  "sql_ms": "of which SQL execution (ms)", "sql_n": "SQL statements"}
+        lines += ["", "The same parts in the running processes, while the workloads ran (`bench/instrument.py`: "
+                  "timers wrapped around `step` and the functions it calls, in those processes only; steps run by "
+                  "the executor, or by a worker that applies its own result; mean ms per step unless said "
+                  "otherwise):", "",
+                  "| executor step | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+        lines.append("| steps | " + " | ".join(str(c["count"]) for c in columns.values()) + " |")
+        lines.append("| of which run by | " + " | ".join(
+            ", ".join(f"{role} {n}" for role, n in sorted(c.get("by_role", {}).items())) for c in columns.values())
+            + " |")
+        lines.append("| **median / mean step** | " + " | ".join(
+            f"**{fmt(c['median_ms'])} / {fmt(c['mean_ms'])}**" for c in columns.values()) + " |")
+        lines.append("| p95 / max step | " + " | ".join(
+            f"{fmt(c['p95_ms'])} / {fmt(c['max_ms'])}" for c in columns.values()) + " |")
+        for key, label in labels.items():
+            values = [fmt(c.get("mean_parts_ms", {}).get(key)) for c in columns.values()]
+            lines.append(f"| {label} | " + " | ".join(values) + " |")
     lines.append("")
     return "\n".join(lines)
 
@@ -1024,9 +1104,15 @@ def machine_meta(cfg: Settings) -> dict[str, Any]:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                                 timeout=10).stdout.strip() or "?"
+        changed = [line[3:] for line in subprocess.run(
+            ["git", "status", "--porcelain", "--", "orchestrator", "flows_app"], cwd=ROOT, capture_output=True,
+            text=True, timeout=10).stdout.splitlines() if line.strip()]
+        if changed:
+            commit += f" + uncommitted changes to {len(changed)} file(s) of orchestrator/ and flows_app/"
     except Exception:  # noqa: BLE001
         commit = "?"
-    return {"date": utc_now(), "quick": cfg.quick, "cpus": os.cpu_count(), "cpu": cpu, "postgres": postgres,
+    return {"date": utc_now(), "quick": cfg.quick, "load_at_start": round(os.getloadavg()[0], 2),
+            "cpus": os.cpu_count(), "cpu": cpu, "postgres": postgres,
             "redis": redis_client().info().get("redis_version", "?"), "python": platform.python_version(),
             "celery": celery.__version__, "django": django.get_version(), "commit": commit}
 
@@ -1050,6 +1136,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; choose among {', '.join(PARTS)}")
     cfg = Settings(args.quick)
+    lock_run()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / "results.json"
