@@ -154,6 +154,21 @@ class TaskRun(models.Model):
         return f"{self.task_id} ({self.state})"
 
 
+class PendingResult(models.Model):
+    """A worker result parked while another process held the execution's lock.
+
+    The next executor step of that execution takes every parked result at once (one query), so
+    that many results arriving together (a fan-in) cost a few steps, not one step each.
+    """
+
+    execution_id = models.CharField(max_length=32, db_index=True)
+    payload = models.JSONField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
 class LogEntry(models.Model):
     LEVELS = ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"]
 

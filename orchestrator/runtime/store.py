@@ -102,13 +102,13 @@ class _ExecutionCache:
 CACHE = _ExecutionCache()
 
 
-def lock_execution(execution_id: str) -> tuple[models.Execution, Execution] | None:
+def lock_execution(execution_id: str, nowait: bool = False) -> tuple[models.Execution, Execution] | None:
     """Inside a transaction: lock the execution row and load it with its task runs.
 
     One query when this process wrote the execution last (see :class:`_ExecutionCache`), two
-    otherwise.
+    otherwise. With ``nowait``, a row locked by another step raises ``OperationalError``.
     """
-    row = models.Execution.objects.select_for_update().filter(pk=execution_id).first()
+    row = models.Execution.objects.select_for_update(nowait=nowait).filter(pk=execution_id).first()
     if row is None:
         return None
     cached = CACHE.take(execution_id, row.version)
@@ -155,6 +155,24 @@ def save_decision(row: models.Execution, execution: Execution, decision: Decisio
             models.MetricEntry.objects.bulk_create([models.MetricEntry(**m) for m in metrics])
     version = row.version
     transaction.on_commit(lambda: CACHE.put(execution.id, version, execution))
+
+
+def put_back(row: models.Execution, execution: Execution) -> None:
+    """A step that changed nothing: the in-memory execution is still the row's version."""
+    CACHE.put(execution.id, row.version, execution)
+
+
+def take_pending(execution_id: str) -> list[dict]:
+    """Every result parked for the execution (the caller holds its lock), removed in one query."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(f'DELETE FROM "{models.PendingResult._meta.db_table}" WHERE execution_id = %s '
+                       "RETURNING id, payload", [execution_id])
+        rows = cursor.fetchall()
+    import json
+
+    return [payload if isinstance(payload, dict) else json.loads(payload) for _, payload in sorted(rows)]
 
 
 def _columns(model, names: Iterable[str]) -> list[str]:

@@ -10,21 +10,20 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from flows_app import models
 from orchestrator.celery import EXECUTOR_QUEUE, worker_queue
 from orchestrator.engine import states
-from orchestrator.engine.errors import CelestraError
-from orchestrator.engine.errors import FlowNotFound
-from orchestrator.engine.foreachitem import ITEMS as FOR_EACH_ITEM_ITEMS
+from orchestrator.engine.errors import CelestraError, FlowNotFound
 from orchestrator.engine.executor import LogLine, apply_result, apply_subflow_result, decide
+from orchestrator.engine.foreachitem import ITEMS as FOR_EACH_ITEM_ITEMS
 from orchestrator.engine.timeutil import now
 
 from . import hooks, store
@@ -40,7 +39,7 @@ WORKER_LOCAL_KEYS = ("envs", "globals", "kestra", "__services__")
 
 @shared_task(name="orchestrator.advance_execution", ignore_result=True)
 def advance_execution(execution_id: str, result: dict[str, Any] | None = None) -> None:
-    step(execution_id, [result] if result else [])
+    step(execution_id, [result] if result else [], drain=True)
 
 
 @shared_task(name="orchestrator.run_task", ignore_result=True, acks_late=True, reject_on_worker_lost=True,
@@ -54,13 +53,20 @@ def run_task(self, job: dict[str, Any]) -> None:
     unavailable...), the result goes to the ``executor`` queue instead, so nothing is lost.
     """
     result = run_job(job, worker_id=self.request.hostname)
+    execution_id = job["execution_id"]
     if settings.CELESTRA.get("INLINE_RESULTS", True):
         try:
-            step(job["execution_id"], [result])
+            if step(execution_id, [result], nowait=True):
+                return
+            # another step holds the execution: park the result; the executor takes every parked
+            # result of the execution in its next step (and this message makes sure there is one)
+            with transaction.atomic():
+                models.PendingResult.objects.create(execution_id=execution_id, payload=result)
+                enqueue_advance(execution_id)
             return
         except Exception:  # noqa: BLE001 - hand the result to the executor rather than lose it
-            log.exception("inline step of %s failed; sending the result to the executor", job["execution_id"])
-    advance_execution.apply_async(args=[job["execution_id"], result], queue=EXECUTOR_QUEUE)
+            log.exception("inline step of %s failed; sending the result to the executor", execution_id)
+    advance_execution.apply_async(args=[execution_id, result], queue=EXECUTOR_QUEUE)
 
 
 @shared_task(name="orchestrator.sweep", ignore_result=True)
@@ -80,77 +86,99 @@ def enqueue_advance(execution_id: str) -> None:
     transaction.on_commit(lambda: advance_execution.apply_async(args=[execution_id], queue=EXECUTOR_QUEUE))
 
 
-def step(execution_id: str, results: list[dict[str, Any]]) -> None:
-    """One executor step for one execution (see orchestrator.engine.executor)."""
+def step(execution_id: str, results: list[dict[str, Any]], *, drain: bool = False, nowait: bool = False) -> bool:
+    """One executor step for one execution (see orchestrator.engine.executor).
+
+    ``drain``: also apply the results parked for the execution. ``nowait`` (PostgreSQL): when
+    another step holds the execution, return False at once instead of waiting for it.
+    """
     jobs: list[dict[str, Any]] = []
     released: list[str] = []
     ended = False
-    with transaction.atomic():
-        loaded = store.lock_execution(execution_id)
-        if loaded is None:
-            log.warning("advance: unknown execution %s", execution_id)
-            return
-        row, execution = loaded
-        try:
-            flow = get_flow(execution.namespace, execution.flow_id, execution.flow_revision)
-        except CelestraError as exc:
-            if not execution.state.is_terminated():
-                _fail_execution(row, execution, f"Cannot execute an invalid flow: {exc}")
-            return
-        if execution.state.is_terminated() and not (flow.listeners or flow.after_execution):
-            return
-        if execution.state.current in (states.CREATED, states.QUEUED) and not _acquire_slot(flow, execution):
-            if execution.state.current != row.state:
-                store.save_decision(row, execution, _queued_decision(execution))
-            return
-        applied = []
-        logs: list[LogLine] = []
-        metrics: list[dict[str, Any]] = []
-        for result in results:
-            if "subflow_taskrun_id" in result:
-                run = apply_subflow_result(flow, execution, result)
-                if run is not None:
-                    applied.append(run)
-                continue
-            run = apply_result(flow, execution, result)
-            if run is None:
-                continue
-            applied.append(run)
-            attempt = len(run.attempts)
-            logs.extend(LogLine(l["level"], l["message"], run.task_id, run.id, attempt, parse_ts(l["timestamp"]))
-                        for l in result.get("logs") or ())
-            metrics.extend(_metric_rows(execution, run, result.get("metrics") or ()))
-            for child in result.get("children") or ():  # a WorkingDirectory's tasks
-                logs.extend(LogLine(l["level"], l["message"], child["task_id"], child["id"], 1,
-                                    parse_ts(l["timestamp"])) for l in child.get("logs") or ())
-        environment = engine_environment(execution.namespace)
-        decision = decide(flow, execution, environment)
-        while decision.subflows:  # children created in this transaction; their outcome may let work go on
-            applied.extend(_create_subflows(row, execution, decision))
-            decision.merge(decide(flow, execution, environment))
-        decision.logs[:0] = logs
-        recorded = [r for r in execution.task_runs if r.internal.pop("new", False)]  # WorkingDirectory children
-        decision.new_runs[:0] = recorded
-        hooks.after_decision(flow, execution, decision)
-        for run in applied:
-            retry_at = run.internal.get("retryAt")
-            if retry_at:
-                from datetime import datetime
-
-                decision.wake(datetime.fromisoformat(retry_at))
-        store.save_decision(row, execution, decision, applied, metrics)
-        for job in decision.jobs:
-            message = job.to_message()
-            message["context"] = {k: v for k, v in message["context"].items() if k not in WORKER_LOCAL_KEYS}
-            jobs.append(message)
-        if decision.ended and flow.concurrency:
-            released = _release_queued(execution)
-        ended = decision.ended
+    nowait = nowait and connection.vendor == "postgresql"
+    try:
+        with transaction.atomic():
+            loaded = store.lock_execution(execution_id, nowait=nowait)
+            if loaded is None:
+                log.warning("advance: unknown execution %s", execution_id)
+                return True
+            row, execution = loaded
+            if drain:
+                results = [*results, *store.take_pending(execution_id)]
+            ended, jobs, released = _step_locked(row, execution, results)
+    except OperationalError:
+        if nowait:
+            return False
+        raise
     if jobs or released:  # after commit: a worker must find the task runs it is sent
         _send(jobs, released)
     if ended:
         _notify_parent(row)
         hooks.on_execution_end(execution_id)
+    return True
+
+
+def _step_locked(row, execution, results: list[dict[str, Any]]) -> tuple[bool, list, list]:
+    """The body of a step, with the execution locked: (ended, jobs to send, executions to release)."""
+    nothing: tuple[bool, list, list] = (False, [], [])
+    try:
+        flow = get_flow(execution.namespace, execution.flow_id, execution.flow_revision)
+    except CelestraError as exc:
+        if not execution.state.is_terminated():
+            _fail_execution(row, execution, f"Cannot execute an invalid flow: {exc}")
+        return nothing
+    if execution.state.is_terminated() and not (flow.listeners or flow.after_execution):
+        store.put_back(row, execution)
+        return nothing
+    if execution.state.current in (states.CREATED, states.QUEUED) and not _acquire_slot(flow, execution):
+        if execution.state.current != row.state:
+            store.save_decision(row, execution, _queued_decision(execution))
+        return nothing
+    applied = []
+    logs: list[LogLine] = []
+    metrics: list[dict[str, Any]] = []
+    for result in results:
+        if "subflow_taskrun_id" in result:
+            run = apply_subflow_result(flow, execution, result)
+            if run is not None:
+                applied.append(run)
+            continue
+        run = apply_result(flow, execution, result)
+        if run is None:
+            continue
+        applied.append(run)
+        attempt = len(run.attempts)
+        logs.extend(LogLine(l["level"], l["message"], run.task_id, run.id, attempt, parse_ts(l["timestamp"]))
+                    for l in result.get("logs") or ())
+        metrics.extend(_metric_rows(execution, run, result.get("metrics") or ()))
+        for child in result.get("children") or ():  # a WorkingDirectory's tasks
+            logs.extend(LogLine(l["level"], l["message"], child["task_id"], child["id"], 1,
+                                parse_ts(l["timestamp"])) for l in child.get("logs") or ())
+    environment = engine_environment(execution.namespace)
+    decision = decide(flow, execution, environment)
+    while decision.subflows:  # children created in this transaction; their outcome may let work go on
+        applied.extend(_create_subflows(row, execution, decision))
+        decision.merge(decide(flow, execution, environment))
+    decision.logs[:0] = logs
+    recorded = [r for r in execution.task_runs if r.internal.pop("new", False)]  # WorkingDirectory children
+    decision.new_runs[:0] = recorded
+    hooks.after_decision(flow, execution, decision)
+    for run in applied:
+        retry_at = run.internal.get("retryAt")
+        if retry_at:
+            decision.wake(datetime.fromisoformat(retry_at))
+    if not (applied or decision.new_runs or decision.changed_runs or decision.jobs or decision.logs
+            or decision.execution_changed or decision.ended or decision.wake_at != row.wake_at):
+        store.put_back(row, execution)  # nothing to write: a duplicate message or a parked result taken already
+        return nothing
+    store.save_decision(row, execution, decision, applied, metrics)
+    jobs = []
+    for job in decision.jobs:
+        message = job.to_message()
+        message["context"] = {k: v for k, v in message["context"].items() if k not in WORKER_LOCAL_KEYS}
+        jobs.append(message)
+    released = _release_queued(execution) if decision.ended and flow.concurrency else []
+    return decision.ended, jobs, released
 
 
 def _create_subflows(row, execution, decision) -> list:
