@@ -91,7 +91,11 @@ class Command(BaseCommand):
             def log_message(self, format, *args):  # noqa: A002 - signature of the base class
                 pass
 
-        httpd = make_server(opts["host"], opts["port"], get_internal_wsgi_application(),
+        from django.contrib.staticfiles.handlers import StaticFilesHandler
+
+        # the admin's CSS and scripts, served by the same process in local mode
+        application = StaticFilesHandler(get_internal_wsgi_application())
+        httpd = make_server(opts["host"], opts["port"], application,
                             server_class=ThreadedWSGIServer, handler_class=QuietHandler)
         try:
             httpd.serve_forever()
