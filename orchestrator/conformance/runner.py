@@ -633,7 +633,6 @@ class ConformanceRunner:
             check_parsed_flow(case.expect or {}, flow, source)
             return
         for variant in case.variants:
-            prefix = f"{variant.label}: " if variant.label else ""
             try:
                 self._parse_inputs(case, variant, flow)
             except Mismatch as exc:

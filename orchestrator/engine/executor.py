@@ -346,9 +346,9 @@ class _Step:
         if task.kind == FLOWABLE and run.state.current == states.RUNNING:
             self.drive_flowable(task, run)
         elif run.state.current == states.RETRYING:
-            due = run_internal(run).get("retryAt")
+            due = run.internal.get("retryAt")
             if due is not None and datetime.fromisoformat(due) <= self.now:
-                run_internal(run).pop("retryAt", None)
+                run.internal.pop("retryAt", None)
                 self.decision.touch(run)
                 self.dispatch(task, run)
             elif due is not None:
@@ -758,7 +758,7 @@ class _Step:
         self.frozen = True  # nothing else starts
 
     def each_values(self, task: Any, run: TaskRun) -> list[str]:
-        internal = run_internal(run)
+        internal = run.internal
         if "values" in internal:
             return internal["values"]
         raw = task.props.get("values") if task.type == CORE + "flow.ForEach" else task.props.get("value")
@@ -903,10 +903,6 @@ class _Step:
         self.decision.ended = True
 
 
-def run_internal(run: TaskRun) -> dict[str, Any]:
-    return run.internal
-
-
 def decide(flow: Any, execution: Execution, env: Environment) -> Decision:
     """One executor step; see the module docstring."""
     return _Step(flow, execution, env).run()
@@ -976,7 +972,7 @@ def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: d
         policy = retry_policy(flow, run.task_id)
         if policy and _may_retry(policy, run, moment):
             run.state = run.state.with_state(states.FAILED, ended).with_state(states.RETRYING, ended)
-            run_internal(run)["retryAt"] = (moment + retry_delay(policy, len(run.attempts))).isoformat()
+            run.internal["retryAt"] = (moment + retry_delay(policy, len(run.attempts))).isoformat()
             return run
         state = states.apply_failure_policy(state, task.allow_failure, task.allow_warning)
     elif state == states.SUCCESS and len(run.attempts) > 1:

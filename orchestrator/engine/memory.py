@@ -5,7 +5,6 @@ The engine's tests use it, and so does the executor benchmark; production never 
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -149,6 +148,3 @@ def run(source: str | Flow, inputs: dict[str, Any] | None = None, *, extras: dic
                 clock[0] = datetime.fromisoformat(run_.internal["retryAt"])
     return memory
 
-
-def wait(seconds: float) -> None:  # pragma: no cover - kept for symmetry with the worker context
-    time.sleep(seconds)

@@ -671,8 +671,6 @@ def defer_start(execution: Any, at: datetime) -> Any:
     The execution stays CREATED with its ``scheduleDate`` until the timer sweep wakes it at that date;
     a date in the past starts it now. Returns the execution with ``schedule_date`` set.
     """
-    from django.db.models import F
-
     from flows_app.models import Execution
 
     from .tasks import enqueue_advance

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from celery import shared_task
@@ -24,7 +24,6 @@ from orchestrator.engine import states
 from orchestrator.engine.errors import CelestraError, FlowNotFound
 from orchestrator.engine.executor import LogLine, apply_result, apply_subflow_result, decide
 from orchestrator.engine.foreachitem import ITEMS as FOR_EACH_ITEM_ITEMS
-from orchestrator.engine.timeutil import now
 
 from . import hooks, store
 from .environment import engine_environment
@@ -326,9 +325,3 @@ def _release_queued(execution) -> list[str]:
     queued = (models.Execution.objects.filter(namespace=execution.namespace, flow_id=execution.flow_id,
                                               state=states.QUEUED).order_by("created").values_list("id", flat=True)[:1])
     return list(queued)
-
-
-def sweep_interval() -> timedelta:
-    from django.conf import settings
-
-    return timedelta(seconds=settings.CELESTRA.get("SWEEP_INTERVAL", 1))
