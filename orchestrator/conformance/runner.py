@@ -435,23 +435,9 @@ class ConformanceRunner:
         falls back to the declared defaults. ``create_execution`` validates inputs (as the API does),
         so this builds the execution the way it does, minus the input resolution.
         """
-        from django.db import transaction
+        from flows_app.services import create_execution
 
-        from flows_app.services import latest_flow
-        from orchestrator.engine.model import Execution
-        from orchestrator.runtime import store
-        from orchestrator.runtime.tasks import enqueue_advance
-
-        row, parsed = latest_flow(namespace, flow_id)
-        execution = Execution.create(namespace, flow_id, row.revision)
-        merged = {str(k): str(v) for k, v in (parsed.labels or {}).items() if not str(k).startswith("system.")}
-        merged.update(labels)
-        merged.setdefault("system.correlationId", execution.id)
-        execution.labels = [{"key": k, "value": v} for k, v in merged.items()]
-        execution.inputs = {}
-        with transaction.atomic():
-            store.insert_execution(execution)
-            enqueue_advance(execution.id)
+        execution = create_execution(namespace, flow_id, {}, labels=labels or None, validate_inputs=False)
         self._notes.append("started without input validation (the Java test gives no inputs: runOne(namespace, "
                            "flowId) never reads them)")
         return execution.id
