@@ -27,7 +27,7 @@ from orchestrator.engine.timeutil import parse_duration
 from orchestrator.engine.truthy import is_truthy
 
 from ._common import CorePlugin, Duration, Props, Text
-from .storage import platform_of, render_bool, render_text, render_with
+from .storage import _plain_text, platform_of, render_bool, render_text, render_with
 
 _PREFIX = "io.kestra.plugin.fs.http."
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT"]
@@ -183,18 +183,6 @@ def _timeout(ctx: RunContext, options: dict[str, Any]) -> float:
     return DEFAULT_TIMEOUT
 
 
-def _text_value(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
-
-
 def _multipart(ctx: RunContext, form: dict[str, Any]) -> tuple[bytes, str]:
     platform = None
     boundary = uuid.uuid4().hex
@@ -316,7 +304,7 @@ def http_call(ctx: RunContext, props: dict[str, Any], *, max_length: int | None 
         if (content_type or "").strip().lower() == "multipart/form-data":
             data, headers["Content-Type"] = _multipart(ctx, form)
         else:
-            data = urllib.parse.urlencode({k: _text_value(v) for k, v in form.items()}).encode("utf-8")
+            data = urllib.parse.urlencode({k: _plain_text(v) for k, v in form.items()}).encode("utf-8")
             headers["Content-Type"] = "application/x-www-form-urlencoded; charset=UTF-8"
     elif props.get("body") is not None:
         body = ctx.render_string(props.get("body"))
@@ -335,7 +323,7 @@ def http_call(ctx: RunContext, props: dict[str, Any], *, max_length: int | None 
         name = ctx.render_string(key)
         for existing in [h for h in headers if h.lower() == name.lower()]:
             del headers[existing]
-        headers[name] = ctx.render_string(value) if isinstance(value, str) else _text_value(value)
+        headers[name] = ctx.render_string(value) if isinstance(value, str) else _plain_text(value)
 
     logs = set(options.get("logs") or [])
     if "REQUEST_HEADERS" in logs:
