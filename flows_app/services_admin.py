@@ -96,7 +96,7 @@ def validate_flows(text: str) -> list[dict[str, Any]]:
             report["constraints"] = str(exc)
         else:
             report["flow"], report["namespace"] = parsed.id, parsed.namespace
-            report["deprecationPaths"] = list(getattr(parsed, "deprecation_paths", None) or [])
+            report["deprecationPaths"] = list(getattr(parsed, "deprecated_paths", None) or [])
             report["warnings"] = [str(w) for w in getattr(parsed, "warnings", None) or []]
             report["infos"] = [str(i) for i in getattr(parsed, "infos", None) or []]
             if revision is not None:

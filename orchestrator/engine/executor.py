@@ -450,7 +450,10 @@ class _Step:
                 done[value] = block
                 memo["failed"] = memo["failed"] or block in states.FAILED_LIKE
         position = memo["next"]
-        while position < len(values) and not memo["failed"] and not self.frozen and (
+        # with no limit every value starts in one pass, as Kestra resolves them all at once: a failure
+        # seen during that pass does not hold back the values after it
+        failed_before = memo["failed"]
+        while position < len(values) and not (memo["failed"] if limit else failed_before) and not self.frozen and (
                 not limit or len(still_active) < limit):
             value = values[position]
             position += 1

@@ -73,7 +73,13 @@ class Command(BaseCommand):
                     self.stderr.write(f"  - {error.path}: {error.message}{where}" if error.path
                                       else f"  - {error.message}{where}")
             else:
-                self.stdout.write(f"✓ - {flow.namespace}.{flow.id}")
+                self.stdout.write(f"✓ - {flow.namespace} / {flow.id}")
+                for path in flow.deprecated_paths:
+                    self.stdout.write(f"⚠ - {path} is deprecated")
+                for warning in flow.warnings:
+                    self.stdout.write(f"⚠ - {warning}")
+                for info in flow.infos:
+                    self.stdout.write(f"ℹ - {info}")
         if failed:
             raise CommandError(f"{failed} invalid flow(s)")
 
