@@ -173,3 +173,29 @@ def run_flow(runtime, transactional_db):
         return wait_for(execution.id, timeout=timeout)
 
     return _run
+
+
+@pytest.fixture(autouse=True)
+def _idle_before_flush(request):
+    """Tests with a running runtime wait for their executions to settle before the flush."""
+    if "runtime" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")  # set up first, so torn down after this waits
+    yield
+    wait_until_idle()
+
+
+def wait_until_idle(timeout: float = 30) -> None:
+    """Let executions started by a test (fire-and-forget subflows...) end before its tables are
+    flushed: a worker still writing would otherwise deadlock with the flush."""
+    from flows_app.models import Execution
+    from orchestrator.engine import states
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not Execution.objects.exclude(state__in=list(states.TERMINATED)).exclude(
+                state__in=[states.PAUSED, states.QUEUED, states.CREATED]).exists():
+            time.sleep(0.2)  # a last result may still be on its way
+            return
+        time.sleep(0.1)
