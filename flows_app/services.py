@@ -121,7 +121,8 @@ def create_execution(namespace: str, flow_id: str, inputs: dict[str, Any] | None
                      parent_id: str | None = None, raw_inputs: bool = False,
                      execution_id: str | None = None, start: bool = True,
                      internal: dict[str, Any] | None = None, inherited_labels: list[dict[str, str]] | None = None,
-                     validate_inputs: bool = True) -> Execution:
+                     validate_inputs: bool = True, typed_inputs: dict[str, Any] | None = None,
+                     metadata: dict[str, Any] | None = None) -> Execution:
     """Create an execution in CREATED with its inputs typed and validated, and enqueue it (spec §8.5)."""
     from storage_app.storage import ExecutionFiles
     from orchestrator.engine import expressions
@@ -130,7 +131,7 @@ def create_execution(namespace: str, flow_id: str, inputs: dict[str, Any] | None
     if flow_row.disabled or parsed.disabled:
         raise FlowDisabled("Cannot execute a flow which is disabled")
     execution = Execution.create(namespace, flow_id, revision or flow_row.revision, id=execution_id,
-                                 trigger=trigger, parent_id=parent_id)
+                                 trigger=trigger, parent_id=parent_id, metadata=dict(metadata or {}))
     given = list(labels.items()) if isinstance(labels, dict) else list(labels or [])
     merged: dict[str, str] = {k: str(v) for k, v in (parsed.labels or {}).items() if not k.startswith("system.")}
     for label in inherited_labels or []:  # a Subflow's parent labels (system ones included)
@@ -143,13 +144,16 @@ def create_execution(namespace: str, flow_id: str, inputs: dict[str, Any] | None
     execution.labels = [{"key": k, "value": v} for k, v in merged.items()]
     context = {**static_extras(), "flow": {"id": flow_id, "namespace": namespace, "revision": execution.flow_revision},
                "execution": {"id": execution.id}, "labels": {}, "trigger": (trigger or {}).get("variables") or {}}
-    if validate_inputs:
+    if typed_inputs is not None:  # already typed (and encrypted) by an earlier attempt
+        execution.inputs = dict(typed_inputs)
+    elif validate_inputs:
         execution.inputs = resolve_inputs(parsed.inputs or [], inputs or {}, render=expressions.render,
                                           context=context, files=ExecutionFiles(), namespace=namespace,
                                           flow_id=flow_id, execution_id=execution.id, raw=raw_inputs)
     else:  # a test harness starting an execution with no inputs at all, as Kestra's runOne() does
         execution.inputs = {}
-    execution.inputs = encrypt_secret_inputs(parsed.inputs or [], execution.inputs)
+    if typed_inputs is None:
+        execution.inputs = encrypt_secret_inputs(parsed.inputs or [], execution.inputs)
     with transaction.atomic():
         store.insert_execution(execution, internal)
         if start:

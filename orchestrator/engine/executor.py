@@ -94,6 +94,8 @@ class Decision:
     execution_changed: bool = False
     ended: bool = False
     wake_at: datetime | None = None
+    #: a flow retry with ``CREATE_NEW_EXECUTION``: the next attempt starts then
+    retry_at: datetime | None = None
 
     def merge(self, later: "Decision") -> None:
         """Fold a later decision of the same step into this one."""
@@ -108,6 +110,7 @@ class Decision:
         self.logs.extend(later.logs)
         self.execution_changed = self.execution_changed or later.execution_changed
         self.ended = self.ended or later.ended
+        self.retry_at = self.retry_at or later.retry_at
         if later.wake_at is not None:
             self.wake(later.wake_at)
 
@@ -900,10 +903,37 @@ class _Step:
             except CelestraError as exc:
                 self.log("ERROR", f"Failed to render output values: {exc}")
                 final = states.FAILED
+        if final == states.FAILED:
+            final = self.retry_as_new_execution(final)
         execution.state = execution.state.with_state(final, self.now)
         self.log("INFO" if final != states.FAILED else "ERROR", f"Flow completed with state {final}")
         self.decision.execution_changed = True
         self.decision.ended = True
+
+    def retry_as_new_execution(self, final: str) -> str:
+        """A task failed under a retry with ``behavior: CREATE_NEW_EXECUTION`` (spec §2.3): while the
+        policy allows another attempt, this execution and the failed run become RETRIED and the shell
+        creates the next attempt (a new execution) after the delay."""
+        failed = [r for r in self.execution.task_runs
+                  if r.internal.get("retryNewExecution") and r.state.current == states.FAILED]
+        if not failed:
+            return final
+        policy = retry_policy(self.flow, failed[0].task_id)
+        attempt = int(self.execution.metadata.get("attemptNumber", 1))
+        max_attempts = policy.get("maxAttempts", policy.get("maxAttempt"))
+        if max_attempts is not None and attempt >= int(max_attempts):
+            return final
+        delay = retry_delay(policy, attempt)
+        if policy.get("maxDuration"):
+            from .timeutil import parse_iso
+
+            started = parse_iso(self.execution.metadata.get("originalCreatedDate")) or self.now
+            if self.now + delay - started > parse_duration(policy["maxDuration"]):
+                return final
+        for run in failed:
+            self.transition(run, states.RETRIED)
+        self.decision.retry_at = self.now + delay
+        return states.RETRIED
 
 
 def decide(flow: Any, execution: Execution, env: Environment) -> Decision:
@@ -923,10 +953,11 @@ def retry_policy(flow: Any, task_id: str) -> dict[str, Any] | None:
         if parent.retry:
             return parent.retry
         parent = flow.parent_of(parent.id)
-    retry = getattr(flow, "retry", None)
-    if retry and retry.get("behavior", "RETRY_FAILED_TASK") == "RETRY_FAILED_TASK":
-        return retry
-    return None
+    return getattr(flow, "retry", None) or None
+
+
+def creates_new_execution(policy: dict[str, Any] | None) -> bool:
+    return bool(policy) and policy.get("behavior") == "CREATE_NEW_EXECUTION"
 
 
 def retry_delay(policy: dict[str, Any], attempt: int) -> timedelta:
@@ -973,7 +1004,9 @@ def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: d
         run.outputs = result["outputs"]
     if state == states.FAILED:
         policy = retry_policy(flow, run.task_id)
-        if policy and _may_retry(policy, run, moment):
+        if creates_new_execution(policy):
+            run.internal["retryNewExecution"] = True  # decided when the execution ends
+        elif policy and _may_retry(policy, run, moment):
             run.state = run.state.with_state(states.FAILED, ended).with_state(states.RETRYING, ended)
             run.internal["retryAt"] = (moment + retry_delay(policy, len(run.attempts))).isoformat()
             return run

@@ -177,7 +177,27 @@ def _step_locked(row, execution, results: list[dict[str, Any]]) -> tuple[bool, l
         message["context"] = {k: v for k, v in message["context"].items() if k not in WORKER_LOCAL_KEYS}
         jobs.append(message)
     released = _release_queued(execution) if decision.ended and flow.concurrency else []
+    if decision.retry_at is not None:
+        _create_retry_attempt(execution, decision.retry_at)
     return decision.ended, jobs, released
+
+
+def _create_retry_attempt(execution, at: datetime) -> None:
+    """The next attempt of an execution RETRIED by ``CREATE_NEW_EXECUTION``: same flow revision,
+    inputs and labels, ``attemptNumber`` + 1, starting at ``at``."""
+    from flows_app.services import create_execution
+
+    from .schedules import defer_start
+
+    labels = {l["key"]: l["value"] for l in execution.labels if not l["key"].startswith("system.")}
+    correlation = execution.labels_map().get("system.correlationId", execution.id)
+    retry = create_execution(
+        execution.namespace, execution.flow_id, revision=execution.flow_revision, labels=labels or None,
+        typed_inputs=execution.inputs, trigger=execution.trigger, start=False,
+        inherited_labels=[{"key": "system.correlationId", "value": correlation}],
+        metadata={"attemptNumber": int(execution.metadata.get("attemptNumber", 1)) + 1,
+                  "originalCreatedDate": execution.metadata.get("originalCreatedDate")})
+    defer_start(retry, at)
 
 
 def _create_subflows(row, execution, decision) -> list:

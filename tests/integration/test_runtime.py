@@ -431,3 +431,29 @@ def test_for_each_item_runs_one_subflow_per_batch_and_merges_their_outputs(run_f
                                           "iterations": {"CREATED": 0, "RUNNING": 0, "SUCCESS": 3}}
     merged = get(runs["merged"].outputs["value"]).decode().splitlines()
     assert sorted(merged) == ['{"lines":"a\\nb"}', '{"lines":"c\\nd"}', '{"lines":"e"}']
+
+
+def test_retry_with_create_new_execution_starts_a_new_attempt(run_flow):
+    flow_id = unique("retry-new")
+    first = run_flow(source(flow_id, """
+    tasks:
+      - id: ko
+        type: io.kestra.plugin.core.execution.Fail
+        retry:
+          behavior: CREATE_NEW_EXECUTION
+          type: constant
+          interval: PT0.2S
+          maxAttempts: 2
+    """))
+    assert first.state.current == states.RETRIED
+    assert first.task_runs[0].state.current == states.RETRIED
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        others = list(models.Execution.objects.filter(flow_id=flow_id).exclude(pk=first.id))
+        if others and others[0].state in states.TERMINATED:
+            break
+        time.sleep(0.1)
+    assert [(o.state, o.metadata["attemptNumber"]) for o in others] == [(states.FAILED, 2)]
+    assert others[0].metadata["originalCreatedDate"] == first.metadata["originalCreatedDate"]
