@@ -16,6 +16,7 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from flows_app import models
@@ -314,8 +315,11 @@ def _acquire_slot(flow, execution) -> bool:
     if not concurrency:
         return True
     limit = int(concurrency.get("limit", 1))
-    active = (models.Execution.objects.filter(namespace=execution.namespace, flow_id=execution.flow_id,
-                                              state__in=ACTIVE).exclude(pk=execution.id).count())
+    # executions created earlier and not started yet count too: two executions stepped at the same
+    # time in different processes must not both see a free slot
+    same_flow = models.Execution.objects.filter(namespace=execution.namespace, flow_id=execution.flow_id)
+    active = (same_flow.filter(Q(state__in=ACTIVE) | Q(state=states.CREATED, created__lt=execution.state.start_date))
+              .exclude(pk=execution.id).count())
     if active < limit:
         return True
     behavior = concurrency.get("behavior", "QUEUE")
