@@ -49,7 +49,8 @@ class LocalRuntime:
         if self.beat:
             from celery.beat import EmbeddedService
 
-            self._beat_service = EmbeddedService(app, thread=True)
+            self._beat_service = EmbeddedService(
+                app, thread=True, scheduler_cls="django_celery_beat.schedulers:DatabaseScheduler")
             self._beat_service.start()
         return self
 
