@@ -30,6 +30,7 @@ from .model import Attempt, Execution, State, TaskRun
 from .plugins import EXECUTABLE, EXECUTION_UPDATABLE, FLOWABLE, RUNNABLE
 from .foreachitem import ITEMS as FOR_EACH_ITEM_ITEMS
 from .references import referenced
+from .truthy import is_truthy
 from .timeutil import now as utcnow
 from .timeutil import parse_duration
 
@@ -115,8 +116,8 @@ class Decision:
             self.wake(later.wake_at)
 
     def touch(self, run: TaskRun) -> None:
-        if run not in self.new_runs:
-            self.changed_runs[run.id] = run
+        """Record a changed run (a run created in the same step is written once, as new)."""
+        self.changed_runs[run.id] = run
 
     def wake(self, at: datetime) -> None:
         if self.wake_at is None or at < self.wake_at:
@@ -133,15 +134,6 @@ class Environment:
     now: Callable[[], datetime] = utcnow
 
 
-def truthy(value: Any) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip()
-    return not (text == "" or text.lower() == "false" or text in ("0", "-0"))
-
-
 class _Step:
     """One executor step over one execution (see the module docstring)."""
 
@@ -151,7 +143,7 @@ class _Step:
         self.env = env
         self.now = env.now()
         self.decision = Decision()
-        self.type_of = {task.id: task.type for task in flow.all_tasks()}
+        self.type_of = flow.task_types()
         self.index = index_of(execution, self.type_of)
         self.changed = False
         self._base: dict[str, Any] | None = None
@@ -192,7 +184,7 @@ class _Step:
         return self.flow.find_task(run.task_id)
 
     def is_truthy(self, value: Any) -> bool:
-        return (self.env.is_truthy or truthy)(value)
+        return (self.env.is_truthy or is_truthy)(value)
 
     # --- task run bookkeeping ----------------------------------------------------------------
     def transition(self, run: TaskRun, new_state: str) -> None:
@@ -1048,8 +1040,8 @@ def _apply_group_result(execution: Execution, run: TaskRun, result: dict[str, An
             child_run.attempts.append(Attempt(State(states.RUNNING, [(states.RUNNING, started)])
                                               .with_state(child["state"], ended), result.get("worker_id")))
         child_run.state = child_run.state.with_state(child["state"], ended)
-        child_run.internal["new"] = True
         execution.task_runs.append(child_run)
+        execution.recorded_runs.append(child_run)
         child_states.append(child["state"])
     if result.get("outputs"):
         run.outputs = result["outputs"]

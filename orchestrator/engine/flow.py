@@ -319,6 +319,7 @@ class Flow:
     infos: list[str] = field(default_factory=list)
     _index: dict[str, Task] = field(default_factory=dict, init=False, repr=False)
     _parents: dict[str, Task | None] = field(default_factory=dict, init=False, repr=False)
+    _types: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.reindex()
@@ -358,6 +359,13 @@ class Flow:
             return self._index[task_id]
         except KeyError:
             raise UnknownTask(f"Can't find task with id '{task_id}' on flow '{self.namespace}.{self.id}'") from None
+
+    def task_types(self) -> dict[str, str]:
+        """Task id → canonical type for every indexed task; built once (tasks added to the index
+        later, like ForEachItem's internal ones, rebuild it)."""
+        if len(self._types) != len(self._index):
+            self._types = {task_id: task.type for task_id, task in self._index.items()}
+        return self._types
 
     def parent_of(self, task_id: str) -> Task | None:
         self.find_task(task_id)

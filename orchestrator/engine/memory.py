@@ -140,8 +140,7 @@ def run(source: str | Flow, inputs: dict[str, Any] | None = None, *, extras: dic
         if results is not None:
             results.append(result)
         run_ = apply_result(flow, execution, result, clock[0])
-        for child in execution.task_runs:
-            child.internal.pop("new", None)
+        execution.recorded_runs.clear()  # nothing to write in memory
         if run_ is not None:
             memory.logs.extend(LogLine(l["level"], l["message"], run_.task_id, run_.id) for l in result["logs"])
             if run_.internal.get("retryAt"):

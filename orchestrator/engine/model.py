@@ -150,6 +150,8 @@ class Execution:
     metadata: dict[str, Any] = field(default_factory=dict)
     schedule_date: datetime | None = None
     deleted: bool = False
+    #: task runs created from a worker result (a WorkingDirectory's children), still to be written
+    recorded_runs: list[TaskRun] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def create(cls, namespace: str, flow_id: str, flow_revision: int, **kwargs: Any) -> "Execution":

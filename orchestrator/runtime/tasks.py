@@ -160,8 +160,8 @@ def _step_locked(row, execution, results: list[dict[str, Any]]) -> tuple[bool, l
         applied.extend(_create_subflows(row, execution, decision))
         decision.merge(decide(flow, execution, environment))
     decision.logs[:0] = logs
-    recorded = [r for r in execution.task_runs if r.internal.pop("new", False)]  # WorkingDirectory children
-    decision.new_runs[:0] = recorded
+    decision.new_runs[:0] = execution.recorded_runs  # a WorkingDirectory's children
+    execution.recorded_runs = []
     hooks.after_decision(flow, execution, decision)
     for run in applied:
         retry_at = run.internal.get("retryAt")
