@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import expressions, states
-from .errors import CelestraError, TaskFailure, TaskKilled
+from . import expressions
+from .attempt import run_attempt
 from .executor import Environment, LogLine, WorkerJob, apply_result, decide
 from .flow import Flow, parse_flow
 from .inputs import resolve_inputs
 from .memory_platform import MemoryPlatform
 from .model import Execution
 from .secrets_codec import SecretMasker, decrypt_secret_inputs
-from .timeutil import now, parse_duration
+from .timeutil import now
 
 
 class MemoryRunContext:
@@ -34,6 +34,7 @@ class MemoryRunContext:
         self.logs: list[dict[str, Any]] = []
         self.metrics: list[dict[str, Any]] = []
         self.slept = 0.0
+        self.limit: float | None = None
 
     def render(self, value: Any) -> Any:
         return expressions.render(value, self.variables)
@@ -51,6 +52,12 @@ class MemoryRunContext:
 
     def sleep(self, seconds: float) -> None:
         self.slept += seconds  # simulated time: the runner does not wait
+
+    def set_timeout(self, seconds: float) -> None:
+        self.limit = seconds
+
+    def timed_out(self) -> bool:
+        return self.limit is not None and self.slept > self.limit
 
 
 @dataclass
@@ -80,22 +87,7 @@ def run_job(flow: Flow, job: WorkerJob,
     ctx.variables = {**ctx.variables, "inputs": decrypt_secret_inputs(flow.inputs, ctx.variables.get("inputs"),
                                                                        ctx.secret_masker)}
     started = now()
-    outputs = None
-    try:
-        if task.timeout:
-            limit = parse_duration(str(ctx.render(task.timeout))).total_seconds()
-        else:
-            limit = None
-        outputs = task.plugin(task).run(ctx)
-        state = states.SUCCESS
-        if limit is not None and ctx.slept > limit:
-            raise TaskKilled("Timeout")
-    except TaskFailure as exc:
-        state = states.FAILED
-        ctx.log("ERROR", str(exc))
-    except (CelestraError, Exception) as exc:  # noqa: BLE001 - as the worker does
-        state = states.FAILED
-        ctx.log("ERROR", str(exc) if isinstance(exc, CelestraError) else f"{type(exc).__name__}: {exc}")
+    state, outputs = run_attempt(task, ctx)
     result = {"taskrun_id": job.taskrun_id, "attempt": job.attempt, "state": state, "outputs": outputs or None,
               "started": started.isoformat(), "ended": now().isoformat(), "worker_id": "memory",
               "logs": ctx.logs, "metrics": ctx.metrics}

@@ -10,14 +10,14 @@ import socket
 import tempfile
 import threading
 import time
-import traceback
 from datetime import datetime
 from typing import Any
 
 from orchestrator.engine import expressions, states
-from orchestrator.engine.errors import CelestraError, TaskFailure, TaskKilled
+from orchestrator.engine.attempt import run_attempt
+from orchestrator.engine.errors import CelestraError, TaskKilled
 from orchestrator.engine.ids import new_id
-from orchestrator.engine.timeutil import iso, now, parse_duration
+from orchestrator.engine.timeutil import iso, now
 
 from .environment import static_extras
 from .flows import get_flow
@@ -80,6 +80,12 @@ class WorkerRunContext:
         self.metrics.append({"type": kind, "name": name, "value": float(value), "tags": tags or {},
                              "timestamp": now().isoformat()})
 
+    def set_timeout(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def timed_out(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
     def sleep(self, seconds: float) -> None:
         end = time.monotonic() + max(seconds, 0)
         while True:
@@ -97,31 +103,8 @@ class WorkerRunContext:
 def _attempt(job: dict[str, Any], task: Any, working_dir: str | None = None) -> tuple[str, Any, WorkerRunContext]:
     """Run the plugin once: (state, outputs, context). Never raises."""
     ctx = WorkerRunContext(job, None, working_dir)
-    outputs = None
-    try:
-        prepare_run_context(ctx, get_flow(job["namespace"], job["flow_id"], job["flow_revision"]))
-        if task.timeout:
-            timeout = ctx.render(task.timeout)
-            ctx.deadline = time.monotonic() + parse_duration(str(timeout)).total_seconds()
-        outputs = task.plugin(task).run(ctx)
-        state = states.SUCCESS
-        if ctx.deadline is not None and time.monotonic() > ctx.deadline:
-            raise TaskKilled("Timeout")
-    except TaskFailure as exc:
-        state = states.FAILED
-        ctx.log("ERROR", str(exc))
-    except TaskKilled as exc:
-        state = states.FAILED
-        ctx.log("ERROR", f"Timeout after {task.timeout}" if str(exc) == "Timeout" else f"Task attempt killed: {exc}")
-    except CelestraError as exc:
-        state = states.FAILED
-        ctx.log("ERROR", str(exc))
-    except Exception as exc:  # noqa: BLE001 - a crashing plugin fails its task run, with the traceback
-        state = states.FAILED
-        ctx.log("ERROR", f"{type(exc).__name__}: {exc}")
-        ctx.log("DEBUG", traceback.format_exc())
-    if ctx.warning and state == states.SUCCESS:
-        state = states.WARNING
+    state, outputs = run_attempt(task, ctx, lambda: prepare_run_context(
+        ctx, get_flow(job["namespace"], job["flow_id"], job["flow_revision"])))
     return state, outputs, ctx
 
 
