@@ -134,6 +134,20 @@ class Environment:
     now: Callable[[], datetime] = utcnow
 
 
+def as_text(value: Any) -> str:
+    """A rendered value as Kestra compares it: strings as is, maps and lists as compact JSON,
+    booleans ``true``/``false``, null empty."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, separators=(",", ":"))
+    if value is None:
+        return ""
+    return "true" if value is True else "false" if value is False else str(value)
+
+
 class _Step:
     """One executor step over one execution (see the module docstring)."""
 
@@ -686,26 +700,27 @@ class _Step:
         if task.type == FOR_EACH_ITEM_ITEMS:
             self.start_items(task, run)
             return
-        props = task.props
         try:
-            request = SubflowRequest(
-                taskrun_id=run.id, task_id=task.id, task_type=task.type,
-                namespace=str(self.render(props.get("namespace"), run)),
-                flow_id=str(self.render(props.get("flowId"), run)),
-                revision=self.render(props.get("revision"), run),
-                inputs=self.render(props.get("inputs") or {}, run),
-                labels=self.render(props.get("labels") or {}, run),
-                wait=bool(self.render(props.get("wait", True), run)),
-                transmit_failed=bool(self.render(props.get("transmitFailed", True), run)),
-                inherit_labels=bool(self.render(props.get("inheritLabels", False), run)),
-                schedule_date=self.render(props.get("scheduleDate"), run),
-            )
+            request = self.subflow_request(task, run, task.props, self.context_for(run, task))
         except CelestraError as exc:
             self.fail(run, str(exc))
             return
         run.internal["transmitFailed"] = request.transmit_failed
         self.transition(run, states.RUNNING)
         self.decision.subflows.append(request)
+
+    def subflow_request(self, task: Any, run: TaskRun, props: dict[str, Any],
+                        context: dict[str, Any]) -> SubflowRequest:
+        """The child execution a Subflow (or one ForEachItem batch) asks for, rendered in ``context``."""
+        def render(name: str, default: Any = None) -> Any:
+            return self.env.render(props.get(name, default), context)
+
+        return SubflowRequest(
+            taskrun_id=run.id, task_id=task.id, task_type=task.type,
+            namespace=str(render("namespace")), flow_id=str(render("flowId")), revision=render("revision"),
+            inputs=render("inputs") or {}, labels=render("labels") or {}, wait=bool(render("wait", True)),
+            transmit_failed=bool(render("transmitFailed", True)),
+            inherit_labels=bool(render("inheritLabels", False)), schedule_date=render("scheduleDate"))
 
     def start_items(self, task: Any, run: TaskRun) -> None:
         """ForEachItem's ``_items``: one child execution per batch written by ``_split``."""
@@ -715,24 +730,16 @@ class _Step:
                       if r.parent_task_run_id == run.parent_task_run_id]
         uris = (split_runs[-1].outputs or {}).get("uris") or [] if split_runs else []
         try:
-            wait = bool(self.render(props.get("wait", True), run))
-            transmit = bool(self.render(props.get("transmitFailed", True), run))
             requests = []
             for iteration, uri in enumerate(uris, start=1):
                 context = self.context_for(run, task)
                 context["taskrun"] = {**context["taskrun"], "items": uri, "iteration": iteration}
-                requests.append(SubflowRequest(
-                    taskrun_id=run.id, task_id=task.id, task_type=task.type,
-                    namespace=str(self.env.render(props.get("namespace"), context)),
-                    flow_id=str(self.env.render(props.get("flowId"), context)),
-                    revision=self.env.render(props.get("revision"), context),
-                    inputs=self.env.render(props.get("inputs") or {}, context),
-                    labels=self.env.render(props.get("labels") or {}, context),
-                    wait=wait, transmit_failed=transmit,
-                    inherit_labels=bool(self.render(props.get("inheritLabels", False), run))))
+                requests.append(self.subflow_request(task, run, props, context))
         except CelestraError as exc:
             self.fail(run, str(exc))
             return
+        wait = requests[0].wait if requests else True
+        transmit = requests[0].transmit_failed if requests else True
         run.internal.update({"transmitFailed": transmit, "wait": wait, "children": {}, "total": len(uris)})
         self.transition(run, states.RUNNING)
         if not uris:
@@ -777,8 +784,7 @@ class _Step:
         import json
         out: list[str] = []
         for item in values:
-            text = item if isinstance(item, str) else json.dumps(item, separators=(",", ":")) \
-                if isinstance(item, (dict, list)) else ("true" if item is True else "false" if item is False else str(item))
+            text = as_text(item)
             if text not in out:
                 out.append(text)
         internal["values"] = out
@@ -798,8 +804,7 @@ class _Step:
     def switch_branch(self, task: Any, run: TaskRun) -> list[Any]:
         if run.outputs is None or "value" not in run.outputs:
             value = self.render(task.props.get("value"), run)
-            text = value if isinstance(value, str) else ("true" if value is True else "false" if value is False
-                                                         else "" if value is None else str(value))
+            text = as_text(value)
             cases = task.props.get("cases") or {}
             run.outputs = {"value": text, "defaults": text not in {str(k) for k in cases}}
             self.decision.touch(run)
