@@ -5,3 +5,17 @@ class FlowsAppConfig(AppConfig):
     name = "flows_app"
     verbose_name = "Flows and executions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.conf import settings
+        from django.db.backends.signals import connection_created
+
+        from orchestrator.engine import expressions, yamlload
+
+        from .api import regexdb
+
+        limits = getattr(settings, "CELESTRA_LIMITS", {})
+        expressions.configure_limits(time_budget=limits.get("EXPRESSION_TIMEOUT"),
+                                     max_output_chars=limits.get("EXPRESSION_MAX_OUTPUT_CHARS"))
+        yamlload.configure(max_aliases=limits.get("YAML_MAX_ALIASES"), max_code_points=limits.get("YAML_MAX_CHARS"))
+        connection_created.connect(regexdb.install, dispatch_uid="celestra-regexp-timeout")

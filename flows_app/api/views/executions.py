@@ -41,6 +41,8 @@ def submitted_inputs(request) -> dict[str, Any]:
     data = request.data
     if isinstance(data, dict) and not hasattr(data, "getlist"):
         return dict(data)
+    if not hasattr(data, "getlist"):
+        raise BadRequest("The inputs must be a JSON object or multipart form fields")
     inputs: dict[str, Any] = {}
     files = request.FILES
     for key in data.keys():
