@@ -144,6 +144,17 @@ ENVIRONMENT = PebbleEnvironment()
 REGISTRY = _Registry()
 
 
+def _from_string(source: str) -> Template:
+    """Compile Jinja source without running filters: Jinja folds calls with constant arguments at
+    compile time, which would run a costly ``jq`` or regex outside any budget (and twice). An expired
+    budget makes every filter and function refuse, so Jinja leaves them to the render."""
+    token = rt.STATE.set(rt.RenderState(deadline=0.0))
+    try:
+        return ENVIRONMENT.from_string(source)
+    finally:
+        rt.STATE.reset(token)
+
+
 @dataclass
 class Compiled:
     source: str
@@ -158,7 +169,7 @@ class Compiled:
         """The ``{% set _p_result = expr %}`` template of a single-expression source, compiled on first use."""
         if self.expression is None and self.single is not None:
             try:
-                self.expression = ENVIRONMENT.from_string("{% set _p_result = " + self.single + " %}")
+                self.expression = _from_string("{% set _p_result = " + self.single + " %}")
             except TemplateSyntaxError as exc:
                 raise _syntax_error(self.source, exc.message or str(exc)) from None
         return self.expression
@@ -178,7 +189,7 @@ def compile_template(source: str, keep_raw: bool = False) -> Compiled:
     if translation.static is not None:
         return compiled
     try:
-        compiled.template = ENVIRONMENT.from_string(translation.source)
+        compiled.template = _from_string(translation.source)
     except TemplateSyntaxError as exc:
         log.debug("Jinja rejected the translation of %r: %s\n%s", source, exc, translation.source)
         raise _syntax_error(source, exc.message or str(exc)) from None

@@ -18,7 +18,7 @@ from urllib.parse import quote_plus, unquote_plus
 import yaml as yaml_module
 
 from . import _dates
-from ._errors import ExpressionError
+from ._errors import ExpressionError, ExpressionTimeout
 from ._jq import JqFailure, run_jq
 from ._numbers import decimal_format, default_number_format, java_format, number_string, parse_number
 from . import _regex, _runtime
@@ -691,6 +691,9 @@ def jq(value: Any, expression: Any = None) -> Any:
         if isinstance(value, str):
             return run_jq(program, value, None, remaining_budget(), _runtime.MAX_OUTPUT_CHARS)
         return run_jq(program, None, to_plain(value), remaining_budget(), _runtime.MAX_OUTPUT_CHARS)
+    except ExpressionTimeout:
+        raise ExpressionTimeout(f"The jq program '{program[:200]}' ran past the time budget of "
+                                f"{_runtime.budget_of_render(0)}") from None
     except JqFailure as exc:
         if exc.kind == "compile":
             raise ExpressionError(f"Failed to resolve JQ expression '{program}': {exc}") from None

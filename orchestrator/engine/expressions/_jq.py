@@ -134,7 +134,7 @@ class JqPool:
             answer = process.ask(request, deadline)
         except TimeoutError:
             process.close()
-            raise ExpressionTimeout(f"The jq program '{program[:200]}' ran past the expression time budget") from None
+            raise ExpressionTimeout(f"The jq program '{program[:200]}' ran past the time budget") from None
         except (EOFError, OSError, ValueError):
             code = process.popen.poll()
             process.close()
@@ -157,5 +157,5 @@ POOL = JqPool()
 
 def run_jq(program: str, text: str | None, value: Any, timeout: float, max_chars: int) -> list[Any]:
     if timeout <= 0:
-        raise ExpressionTimeout("The expression ran past its time budget before jq could start")
+        raise ExpressionTimeout(f"The jq program '{program[:200]}' ran past the time budget")
     return POOL.run(program, text, value, timeout, max_chars)

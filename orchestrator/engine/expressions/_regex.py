@@ -34,8 +34,10 @@ def _timed(pattern: str, call: Callable[[], Any], timeout: float) -> Any:
     try:
         return call()
     except TimeoutError:
-        raise ExpressionTimeout(f"The regular expression '{pattern[:200]}' ran past its time budget "
-                                f"of {timeout:g} s") from None
+        from ._runtime import budget_of_render
+
+        raise ExpressionTimeout(f"The regular expression '{pattern[:200]}' ran past the time budget "
+                                f"of {budget_of_render(timeout)}") from None
 
 
 def fullmatch(pattern: str, text: str, timeout: float = DEFAULT_TIMEOUT) -> bool:

@@ -84,6 +84,12 @@ def budget_text(seconds: float | None) -> str:
     return f"{seconds:g} s" if seconds >= 1 else f"{round(seconds * 1000)} ms"
 
 
+def budget_of_render(fallback: float) -> str:
+    """The budget of the current render as text (``fallback`` seconds outside a render)."""
+    state = STATE.get()
+    return budget_text(state.budget if state is not None and state.budget is not None else fallback)
+
+
 def remaining_budget() -> float:
     """Seconds left to the current render (regex and jq calls are given this as their timeout)."""
     state = STATE.get()
