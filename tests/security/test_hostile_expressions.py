@@ -186,3 +186,24 @@ def test_flow_parser_reports_the_alias_bomb_as_a_validation_error():
 
     with pytest.raises((FlowValidationError, yamlload.YamlError), match="CELESTRA_YAML_MAX_ALIASES"):
         parse_flow("id: f\nnamespace: n\n" + ALIAS_BOMB.replace("a: &a", "x: &a"))
+
+
+# --- values built from a small template ---------------------------------------------------------------
+
+@pytest.mark.parametrize("template, error", [
+    ("{{ 'a\nb' | indent(1000000000) }}", "maximum size"),
+    ("{{ '%01000000000d' | format(1) }}", "more than 1000000 characters"),
+    ("{{ '%1000000000s' | format('x') }}", "more than 1000000 characters"),
+    ("{{ '%.1000000000f' | format(1.5) }}", "more than 1000000 characters"),
+])
+def test_padding_and_widths_are_refused_before_the_text_is_built(template, error):
+    with pytest.raises(ExpressionError, match=error):
+        render(template)
+
+
+def test_integer_arithmetic_wraps_like_java_long():
+    # Squaring in a loop would otherwise build numbers of gigabytes in one uninterruptible operation.
+    template = "{% set n = 3 %}{% for i in range(1, 40) %}{% set n = n * n %}{% endfor %}{{ n }}"
+    assert isinstance(render(template), str)
+    assert render("{{ 9223372036854775807 + 1 }}") == -9223372036854775808
+    assert render("{{ 3037000500 * 3037000500 }}") == -9223372036709301616

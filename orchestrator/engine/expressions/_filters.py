@@ -375,8 +375,10 @@ def _indent(value: Any, amount: Any, prefix: Any, name: str) -> Any:
     count = _require_int(amount, name, "amount")
     if count < 0:
         raise ExpressionError(f"The '{name}' filter expects a positive integer >=0 as argument 'amount'.")
-    pad = (" " if prefix is None else java_str(prefix)) * count
-    check_size(pad)
+    unit = " " if prefix is None else java_str(prefix)
+    if len(unit) * count > _runtime.MAX_OUTPUT_CHARS:  # refuse before building a gigabyte of padding
+        raise ExpressionError(f"Rendered value exceeds the maximum size of {_runtime.MAX_OUTPUT_CHARS} characters")
+    pad = unit * count
     newline = _line_separator(text)
     if name == "nindent":
         text = newline + text

@@ -430,11 +430,13 @@ def _arithmetic(left: Any, right: Any, operator: str) -> Any:
     if isinstance(left, float) or isinstance(right, float):
         return _float_operation(float(left), float(right), operator)
     if operator == "+":
-        return left + right
+        return _long(left + right)
     if operator == "-":
-        return left - right
+        return _long(left - right)
     if operator == "*":
-        return left * right
+        if left.bit_length() + right.bit_length() > 128:  # squaring in a loop would never end
+            left, right = _long(left), _long(right)
+        return _long(left * right)
     if right == 0:
         raise ExpressionError("/ by zero")
     quotient = abs(left) // abs(right)
@@ -443,6 +445,13 @@ def _arithmetic(left: Any, right: Any, operator: str) -> Any:
     if operator == "/":
         return quotient
     return left - right * quotient
+
+
+def _long(value: int) -> int:
+    """Java ``long`` arithmetic: Pebble's integer operations wrap around at 64 bits."""
+    if -0x8000000000000000 <= value <= 0x7FFFFFFFFFFFFFFF:
+        return value
+    return (value + 0x8000000000000000) % 0x10000000000000000 - 0x8000000000000000
 
 
 def _float_operation(left: float, right: float, operator: str) -> float:
