@@ -971,3 +971,16 @@ tasks:
       - php -r 'print(phpversion() . "\\n");'
 """,
 }
+
+
+def test_the_example_flows_run_to_success() -> None:
+    from orchestrator.engine.memory import run
+
+    root = Path(__file__).resolve().parents[2] / "flows"
+    expected = {"scripts_python.yaml": ("report", "5 orders, 150 in total"),
+                "scripts_shell.yaml": ("show", "9 words on 2 lines"),
+                "scripts_node.yaml": ("log", "The 20th Fibonacci number is 4181")}
+    for name, (task_id, message) in expected.items():
+        result = run((root / name).read_text())
+        assert result.state == states.SUCCESS, (name, [(l.level, l.message) for l in result.logs])
+        assert any(l.task_id == task_id and l.message.startswith(message) for l in result.logs), name
