@@ -984,3 +984,69 @@ def test_the_example_flows_run_to_success() -> None:
         result = run((root / name).read_text())
         assert result.state == states.SUCCESS, (name, [(l.level, l.message) for l in result.logs])
         assert any(l.task_id == task_id and l.message.startswith(message) for l in result.logs), name
+
+
+def test_the_worker_context_kill_flag_stops_the_script(transactional_db) -> None:
+    from flows_app.models import LogEntry
+    from orchestrator.runtime.worker import WorkerRunContext
+
+    # given: a worker's run context for one attempt (its lines are published to the database as they come)
+    ctx = WorkerRunContext({"task_id": "task", "taskrun_id": "run1", "execution_id": "exec1", "namespace": NS,
+                            "flow_id": "flow", "attempt": 1,
+                            "context": {"flow": {"id": "flow", "namespace": NS}, "taskrun": {"id": "run1"}}}, None)
+    parsed = task(SLEEPER)
+    done: list[tuple[str, Any]] = []
+
+    def messages() -> list[str]:
+        published = list(LogEntry.objects.filter(execution_id="exec1").values_list("message", flat=True))
+        return published + [line["message"] for line in list(ctx.logs)]
+
+    runner = threading.Thread(target=lambda: done.append(run_attempt(parsed, ctx)))
+    runner.start()
+    # when: the script runs, and the attempt's kill flag is set
+    wait_until(lambda: any(m.startswith("pgid ") for m in messages()) or done, message="script started")
+    ctx.killed.set()
+    runner.join(30)
+    # then: the attempt is killed and its process group is gone
+    assert done and done[0][0] == states.FAILED
+    assert "Task attempt killed: Killed" in messages()
+    pgid = int(next(m for m in messages() if m.startswith("pgid ")).split()[1])
+    assert group_members(pgid) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_scripts_run_as_the_configured_user(scripts_settings) -> None:
+    import pwd
+
+    scripts_settings["RUN_AS"] = "nobody"
+    state, outputs, ctx = attempt("""
+    type: io.kestra.plugin.scripts.shell.Commands
+    outputFiles: [who.txt]
+    commands:
+      - id -u > who.txt
+      - cat who.txt
+""")
+    assert state == states.SUCCESS, ctx.logs
+    assert ctx.lines("INFO") == [str(pwd.getpwnam("nobody").pw_uid)]
+
+
+def test_python_scripts_read_rendered_booleans_and_null_and_an_activated_venv_wins(tmp_path) -> None:
+    state, outputs, ctx = attempt("""
+    type: io.kestra.plugin.scripts.python.Script
+    script: |
+      from kestra import Kestra
+      Kestra.outputs({"flag": {{ flow.id == 'flow' }}, "other": {{ false }}, "nothing": null})
+""")
+    assert state == states.SUCCESS, ctx.logs
+    assert outputs["vars"] == {"flag": True, "other": False, "nothing": None}
+    state, outputs, ctx = attempt(f"""
+    type: io.kestra.plugin.scripts.python.Script
+    beforeCommands:
+      - python -m venv {tmp_path}/venv
+      - . {tmp_path}/venv/bin/activate
+    script: |
+      import sys
+      print(sys.prefix)
+""")
+    assert state == states.SUCCESS, ctx.logs
+    assert ctx.lines("INFO") == [f"{tmp_path}/venv"]

@@ -19,9 +19,9 @@ GLOB_CHARS = ("*", "?", "[", "{")
 
 
 def platform_of(ctx: Any) -> Any:
-    from orchestrator.plugins.core.storage import platform_of as core_platform_of
+    from orchestrator.engine.memory_platform import platform_of as context_platform
 
-    return core_platform_of(ctx)
+    return context_platform(ctx)
 
 
 def inside(root: str, name: str, what: str) -> Path:

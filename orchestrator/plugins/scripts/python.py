@@ -13,6 +13,7 @@ from . import _config
 from ._base import ExecScriptProps, ScriptTask, TextList
 from ._python import ensure_dependencies, find_python, shims_dir
 
+PRELUDE = "true = True\nfalse = False\nnull = None\n"
 PYTHON_ENV = {"PYTHONUNBUFFERED": "true", "PIP_ROOT_USER_ACTION": "ignore", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
@@ -56,8 +57,12 @@ class Script(PythonTask):
         self.prepare_python(ctx, workdir, env)
         path = os.path.join(workdir, f"{uuid.uuid4().hex[:22]}.py")
         with open(path, "w", encoding="utf-8") as handle:
-            handle.write(ctx.render_string(self.task.props.get("script")))
-        return [f"python {path}"]
+            # Pebble renders booleans and null in lower case: `x = {{ flag }}` must still be Python
+            handle.write(PRELUDE + ctx.render_string(self.task.props.get("script")))
+        if env.get("PYTHONPATH"):  # the dependencies were installed for this interpreter
+            return [f"python {path}"]
+        # a virtual environment activated by beforeCommands wins, as in Kestra
+        return [f'if [ -n "$VIRTUAL_ENV" ]; then "$VIRTUAL_ENV/bin/python" "{path}"; else python "{path}"; fi']
 
 
 @register
