@@ -1050,3 +1050,52 @@ def test_python_scripts_read_rendered_booleans_and_null_and_an_activated_venv_wi
 """)
     assert state == states.SUCCESS, ctx.logs
     assert ctx.lines("INFO") == [f"{tmp_path}/venv"]
+
+
+def test_two_tasks_building_the_same_dependencies_at_once_install_them_once(scripts_settings, tmp_path) -> None:
+    # given: an empty cache, and two attempts asking for the same set at the same moment
+    scripts_settings["CACHE_DIR"] = str(tmp_path / "cache")
+    body = """
+    type: io.kestra.plugin.scripts.python.Script
+    dependencies: ["termcolor==3.3.0"]
+    script: |
+      import termcolor
+      print(termcolor.__file__)
+"""
+    results: list[tuple[str, Any, Ctx]] = []
+    start = threading.Barrier(2)
+    parsed = task(body)
+
+    def one() -> None:
+        ctx = Ctx()
+        start.wait()
+        state, outputs = run_attempt(parsed, ctx)
+        results.append((state, outputs, ctx))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    # then: both ran with the same installed package, built once
+    assert [r[0] for r in results] == [states.SUCCESS, states.SUCCESS], [r[2].logs for r in results]
+    paths = {r[2].lines("INFO")[-1] for r in results}
+    assert len(paths) == 1
+    metrics = sorted(m[1] for r in results for m in r[2].metrics)
+    assert metrics == ["dependencies.cache.hit", "dependencies.cache.miss"]
+    deps = Path(scripts_settings["CACHE_DIR"]) / "python-deps"
+    assert [p.name for p in deps.iterdir() if not p.name.endswith(".lock")] == [Path(paths.pop()).parents[1].name]
+
+
+def test_the_deprecated_output_directory_uploads_what_is_written_there() -> None:
+    state, outputs, ctx = attempt("""
+    type: io.kestra.plugin.scripts.shell.Commands
+    outputDirectory: true
+    commands:
+      - mkdir -p {{ outputDir }}/nested
+      - echo a > {{ outputDir }}/a.txt
+      - echo b > "$OUTPUT_DIR/nested/b.txt"
+""")
+    assert state == states.SUCCESS, ctx.logs
+    assert sorted(outputs["outputFiles"]) == ["a.txt", "nested/b.txt"]
+    assert ctx.platform.read_file(outputs["outputFiles"]["nested/b.txt"]) == b"b\n"

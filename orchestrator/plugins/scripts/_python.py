@@ -158,7 +158,12 @@ def ensure_dependencies(ctx: Any, interpreter: str, manager: str, requirements: 
             install(ctx, interpreter, manager, requirements, staging, conf)
             with open(os.path.join(staging, ".celestra-requirements.json"), "w") as handle:
                 json.dump({"python": version, "packageManager": manager, "dependencies": requirements}, handle)
-            os.rename(staging, final)
+            try:
+                os.rename(staging, final)
+            except OSError:
+                if not os.path.isdir(final):
+                    raise
+                # built meanwhile by a worker that did not share this lock (another host): theirs is complete
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     ctx.log("INFO", f"Installed {len(requirements)} dependencies in {time.monotonic() - started:.1f}s "
