@@ -55,6 +55,7 @@ routes = [
     # misc
     path("configs", misc.ConfigsView.as_view()),
     path("plugins", misc.PluginsView.as_view()),
+    path("plugins/schemas/<str:kind>", misc.PluginSchemaView.as_view()),
 ]
 
 urlpatterns = [
