@@ -11,7 +11,7 @@ from secrets_app import api as secrets_api
 from storage_app import api as storage_api
 
 from .triggers_api import routes as trigger_routes
-from .views import executions, flows, misc
+from .views import bulk, executions, flows, misc
 
 ns = "<str:namespace>"
 
@@ -28,6 +28,9 @@ routes = [
     # executions
     path("executions", executions.ExecutionSearchView.as_view()),
     path("executions/search", executions.ExecutionSearchView.as_view()),
+    re_path(r"^executions/(?P<selector>by-ids|by-query)$", bulk.ExecutionDeleteBulkView.as_view()),
+    re_path(r"^executions/(?P<action>%s)/(?P<selector>by-ids|by-query)$" % "|".join(bulk.ACTIONS),
+            bulk.ExecutionBulkView.as_view()),
     path(f"executions/webhook/{ns}/<str:flow_id>/<str:key>", executions.WebhookView.as_view()),
     path(f"executions/webhook/{ns}/<str:flow_id>/<str:key>/<path:path>", executions.WebhookView.as_view()),
     path(f"executions/trigger/{ns}/<str:flow_id>", executions.ExecutionCreateView.as_view()),
