@@ -11,7 +11,7 @@ from secrets_app import api as secrets_api
 from storage_app import api as storage_api
 
 from .triggers_api import routes as trigger_routes
-from .views import bulk, executions, flows, misc
+from .views import bulk, executions, flows, flows_bulk, misc
 
 ns = "<str:namespace>"
 
@@ -22,6 +22,10 @@ routes = [
     path("flows/validate", flows.FlowValidateView.as_view()),
     path("flows/bulk", flows.FlowBulkView.as_view()),
     path("flows/distinct-namespaces", flows.DistinctNamespacesView.as_view()),
+    path("flows/import", flows_bulk.FlowImportView.as_view()),
+    re_path(r"^flows/export/(?P<selector>by-ids|by-query)$", flows_bulk.FlowExportView.as_view()),
+    re_path(r"^flows/(?P<action>delete|disable|enable)/(?P<selector>by-ids|by-query)$",
+            flows_bulk.FlowBulkChangeView.as_view()),
     path(f"flows/{ns}", flows.NamespaceFlowsView.as_view()),
     path(f"flows/{ns}/<str:flow_id>", flows.FlowView.as_view()),
     path(f"flows/{ns}/<str:flow_id>/revisions", flows.FlowRevisionsView.as_view()),
