@@ -14,6 +14,8 @@ from .triggers_api import routes as trigger_routes
 from .views import bulk, executions, flows, flows_bulk, misc
 
 ns = "<str:namespace>"
+SELECTORS = ("by-ids", "by-query")
+EXECUTION_ACTIONS = ("kill", "labels", "logs", "flow", "file", "follow", *executions.ExecutionActionView.actions)
 
 routes = [
     # flows
@@ -23,24 +25,31 @@ routes = [
     path("flows/bulk", flows.FlowBulkView.as_view()),
     path("flows/distinct-namespaces", flows.DistinctNamespacesView.as_view()),
     path("flows/import", flows_bulk.FlowImportView.as_view()),
-    re_path(r"^flows/export/(?P<selector>by-ids|by-query)$", flows_bulk.FlowExportView.as_view()),
-    re_path(r"^flows/(?P<action>delete|disable|enable)/(?P<selector>by-ids|by-query)$",
-            flows_bulk.FlowBulkChangeView.as_view()),
+    *[path(f"flows/export/{selector}", flows_bulk.FlowExportView.as_view(), {"selector": selector})
+      for selector in SELECTORS],
+    *[path(f"flows/{action}/{selector}", flows_bulk.FlowBulkChangeView.as_view(),
+           {"action": action, "selector": selector})
+      for action in ("delete", "disable", "enable") for selector in SELECTORS],
     path(f"flows/{ns}", flows.NamespaceFlowsView.as_view()),
     path(f"flows/{ns}/<str:flow_id>", flows.FlowView.as_view()),
     path(f"flows/{ns}/<str:flow_id>/revisions", flows.FlowRevisionsView.as_view()),
     # executions
     path("executions", executions.ExecutionSearchView.as_view()),
     path("executions/search", executions.ExecutionSearchView.as_view()),
-    re_path(r"^executions/(?P<selector>by-ids|by-query)$", bulk.ExecutionDeleteBulkView.as_view()),
-    re_path(r"^executions/(?P<action>%s)/(?P<selector>by-ids|by-query)$" % "|".join(bulk.ACTIONS),
-            bulk.ExecutionBulkView.as_view()),
+    *[path(f"executions/{selector}", bulk.ExecutionDeleteBulkView.as_view(), {"selector": selector})
+      for selector in SELECTORS],
+    *[path(f"executions/{action}/{selector}", bulk.ExecutionBulkView.as_view(),
+           {"action": action, "selector": selector})
+      for action in bulk.ACTIONS for selector in SELECTORS],
     path(f"executions/webhook/{ns}/<str:flow_id>/<str:key>", executions.WebhookView.as_view()),
     path(f"executions/webhook/{ns}/<str:flow_id>/<str:key>/<path:path>", executions.WebhookView.as_view()),
     path(f"executions/trigger/{ns}/<str:flow_id>", executions.ExecutionCreateView.as_view()),
     path("executions/<str:execution_id>/resume/validate", executions.ResumeValidateView.as_view()),
     path(f"executions/{ns}/<str:flow_id>/validate", executions.ExecutionValidateView.as_view()),
     path("executions/<str:execution_id>", executions.ExecutionView.as_view()),
+    # each action on one execution has its own literal route; what is left is the creation of an execution
+    *[path(f"executions/<str:a>/{action}", executions.ExecutionActionView.as_view(), {"b": action})
+      for action in EXECUTION_ACTIONS],
     path("executions/<str:a>/<str:b>", executions.ExecutionActionView.as_view()),
     # logs and metrics
     path("logs/search", executions.LogSearchView.as_view()),

@@ -90,6 +90,8 @@ class PluginSchemaView(ApiView):
 
 
 class UnknownRouteView(ApiView):
+    schema = None  # not an endpoint: left out of the OpenAPI document
+
     """Every unknown path under ``/api/v1``: a JSON 404 like Kestra's."""
 
     authentication_classes: list = []
