@@ -11,7 +11,7 @@ from secrets_app import api as secrets_api
 from storage_app import api as storage_api
 
 from .triggers_api import routes as trigger_routes
-from .views import bulk, executions, flows, flows_bulk, misc
+from .views import bulk, executions, flows, flows_bulk, logs_follow, misc
 
 ns = "<str:namespace>"
 SELECTORS = ("by-ids", "by-query")
@@ -55,6 +55,7 @@ routes = [
     path("logs/search", executions.LogSearchView.as_view()),
     path("logs/<str:execution_id>", executions.LogsView.as_view()),
     path("logs/<str:execution_id>/download", executions.LogsDownloadView.as_view()),
+    path("logs/<str:execution_id>/follow", logs_follow.LogsFollowView.as_view()),
     path("metrics/<str:execution_id>", executions.MetricsView.as_view()),
     # namespaces: KV, secrets, files
     path("namespaces/search", flows.NamespaceSearchView.as_view()),
