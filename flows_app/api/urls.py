@@ -9,6 +9,7 @@ from django.urls import include, path, re_path
 
 from secrets_app import api as secrets_api
 from storage_app import api as storage_api
+from storage_app import api_listings
 
 from .triggers_api import routes as trigger_routes
 from .views import bulk, executions, flows, flows_bulk, logs_follow, misc
@@ -60,7 +61,11 @@ routes = [
     # namespaces: KV, secrets, files
     path("namespaces/search", flows.NamespaceSearchView.as_view()),
     path(f"namespaces/{ns}", flows.NamespaceView.as_view()),
+    path("kv", api_listings.AllKVView.as_view()),
     path(f"namespaces/{ns}/kv", storage_api.KVListView.as_view()),
+    path(f"namespaces/{ns}/kv/inheritance", api_listings.InheritedKVView.as_view()),
+    path(f"namespaces/{ns}/inherited-secrets", api_listings.InheritedSecretsView.as_view()),
+    path(f"namespaces/{ns}/files/export", api_listings.NamespaceFilesExportView.as_view()),
     path(f"namespaces/{ns}/kv/<str:key>", storage_api.KVView.as_view()),
     path(f"namespaces/{ns}/secrets", secrets_api.SecretsView.as_view()),
     path(f"namespaces/{ns}/secrets/<str:key>", secrets_api.SecretView.as_view()),
