@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "django_celery_beat",
     "flows_app",
     "storage_app",
@@ -120,6 +121,17 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "EXCEPTION_HANDLER": "flows_app.api.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI document of the REST API (``/api/openapi.yaml``; committed as docs/openapi.yaml).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Celestra API",
+    "DESCRIPTION": "Kestra's REST API (OSS), served by Celestra under /api/v1/{tenant} and /api/v1.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "DISABLE_ERRORS_AND_WARNINGS": True,
 }
 
 # --- Celery -------------------------------------------------------------------------------
