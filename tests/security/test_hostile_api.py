@@ -72,7 +72,8 @@ class TestBodies:
     @pytest.mark.parametrize("method, url", [
         ("put", f"{KV}/deep"),
         ("post", f"{BASE}/executions/company.team/hello"),
-        ("post", f"{BASE}/executions/kill/by-ids"),
+        ("post", f"{BASE}/executions/restart/by-ids"),
+        ("delete", f"{BASE}/executions/kill/by-ids"),
         ("post", f"{BASE}/triggers/set-disabled/by-triggers"),
         ("put", f"{BASE}/namespaces/company.team/secrets"),
     ])
