@@ -150,8 +150,13 @@ class TestQueryParameters:
         deploy_flow(FLOW.replace("id: hello", "id: " + "a" * 40 + "b", 1))
         response = client.get(f"{BASE}/flows/search", {"filters[id][REGEX]": "^(a|aa)+$"})
 
-        assert response.status_code == 400
-        assert "could not be evaluated in time" in message(response)
+        from django.db import connection
+
+        if connection.vendor == "sqlite":  # Python's backtracking engine, under its timeout
+            assert response.status_code == 400
+            assert "could not be evaluated in time" in message(response)
+        else:  # PostgreSQL's engine does not backtrack on this pattern: a plain answer
+            assert response.status_code == 200 and response.json()["total"] == 0
 
     @pytest.mark.parametrize("query", ["startDate=2024-02-30T00:00:00Z", "endDate=2024-13-45T00:00:00Z",
                                        "filters[startDate][GREATER_THAN]=2024-02-30T00:00:00Z",
