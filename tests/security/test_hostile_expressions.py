@@ -150,7 +150,7 @@ def test_tojson_of_shared_lists_below_the_limit_is_exact():
 
 
 def test_shared_lists_given_to_jq_are_bounded():
-    with pytest.raises(ExpressionError, match="elements"):
+    with pytest.raises(ExpressionError, match="maximum size"):
         render(shared_lists(60) + "{{ a | jq('length') }}")
 
 

@@ -692,7 +692,10 @@ def jq(value: Any, expression: Any = None) -> Any:
     try:
         if isinstance(value, str):
             return run_jq(program, value, None, remaining_budget(), _runtime.MAX_OUTPUT_CHARS)
-        return run_jq(program, None, to_plain(value), remaining_budget(), _runtime.MAX_OUTPUT_CHARS)
+        # Sent as JSON text written by to_json, which counts the size while writing (shared nested
+        # lists fail at the limit at once instead of being expanded first).
+        return run_jq(program, to_json(value, include_nulls=True), None, remaining_budget(),
+                      _runtime.MAX_OUTPUT_CHARS)
     except ExpressionTimeout:
         raise ExpressionTimeout(f"The jq program '{program[:200]}' ran past the time budget of "
                                 f"{_runtime.budget_of_render(0)}") from None
