@@ -206,17 +206,20 @@ def test_no_query_string_makes_a_list_endpoint_fail(client, url):
 @pytest.mark.django_db
 class TestWebhooks:
     def test_wrong_key_and_unknown_flow_answer_the_same(self, client, hello):
-        timings = {}
-        answers = {}
-        for name, url in {"wrong key": f"{BASE}/executions/webhook/company.team/hello/wrong-key",
-                          "unknown flow": f"{BASE}/executions/webhook/company.team/nothing/wrong-key"}.items():
-            started = time.monotonic()
-            response = client.post(url, data="{}", content_type="application/json")
-            timings[name] = time.monotonic() - started
-            answers[name] = (response.status_code, response.json()["message"])
+        urls = {"wrong key": f"{BASE}/executions/webhook/company.team/hello/wrong-key",
+                "unknown flow": f"{BASE}/executions/webhook/company.team/nothing/wrong-key"}
+        timings: dict[str, list[float]] = {name: [] for name in urls}
+        answers = set()
+        for _ in range(6):  # the first round warms the flow cache; timings are reported, not asserted
+            for name, url in urls.items():
+                started = time.monotonic()
+                response = client.post(url, data="{}", content_type="application/json")
+                timings[name].append(time.monotonic() - started)
+                answers.add((response.status_code, response.json()["message"]))
 
-        assert answers["wrong key"] == answers["unknown flow"] == (404, "Not Found: Webhook not found")
-        print(f"webhook answer times: {timings}")
+        assert answers == {(404, "Not Found: Webhook not found")}
+        print("webhook answer times (median ms):",
+              {name: round(sorted(values[1:])[2] * 1000, 2) for name, values in timings.items()})
 
     def test_the_right_key_runs(self, client, hello):
         response = client.post(f"{BASE}/executions/webhook/company.team/hello/the-right-key", data="{}",
