@@ -253,3 +253,29 @@ class TestWebhooks:
         assert "rate limit" in message(limited)
         assert other_key.status_code == 404  # counted per key
         cache.clear()
+
+
+# Every JSON-accepting route, fed bodies of the wrong shape: never a 5xx.
+WRITE_ROUTES = [
+    ("post", "/flows"), ("post", "/flows/validate"), ("post", "/flows/bulk"), ("post", "/flows/import"),
+    ("post", "/flows/delete/by-ids"), ("post", "/flows/disable/by-ids"), ("post", "/flows/enable/by-ids"),
+    ("put", "/flows/company.team/hello"), ("delete", "/flows/delete/by-ids"),
+    ("post", "/executions/company.team/hello"), ("post", "/executions/company.team/hello/validate"),
+    ("post", "/executions/restart/by-ids"), ("delete", "/executions/kill/by-ids"), ("delete", "/executions/by-ids"),
+    ("post", "/executions/labels/by-ids"), ("post", "/executions/resume/by-ids"),
+    ("post", "/executions/replay/by-ids"), ("post", "/executions/change-status/by-ids"),
+    ("put", "/triggers"), ("post", "/triggers/set-disabled/by-triggers"), ("post", "/triggers/unlock/by-triggers"),
+    ("put", "/triggers/backfill/pause"), ("post", "/triggers/backfill/delete"),
+    ("delete", "/namespaces/company.team/kv"), ("put", "/namespaces/company.team/secrets"),
+    ("post", "/executions/webhook/company.team/hello/the-right-key"),
+]
+BAD_BODIES = ["[1, 2]", '"text"', "1", "null", "{}", '{"ids": "x", "triggers": 3, "keys": {}}', "[{}]", "[[]]",
+              '{"namespace": [], "flowId": {}, "triggerId": 1}', "[null]"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method, path", WRITE_ROUTES)
+def test_bodies_of_the_wrong_shape_never_answer_5xx(client, hello, method, path):
+    for body in BAD_BODIES:
+        response = getattr(client, method)(f"{BASE}{path}", data=body, content_type="application/json")
+        assert response.status_code < 500, (body, response.content[:300])
