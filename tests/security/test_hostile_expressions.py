@@ -157,7 +157,7 @@ def test_shared_lists_given_to_jq_are_bounded():
 # --- YAML -----------------------------------------------------------------------------------------
 
 ALIAS_BOMB = "\n".join(
-    [f'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     + [f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]" for prev, name in zip("abcdefgh", "bcdefghi")]) + "\n"
 
 

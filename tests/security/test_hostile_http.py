@@ -121,7 +121,7 @@ def test_the_checked_address_is_the_one_connected(server, policy):
     # A name resolving to a denied address first and an allowed one second: the socket must be
     # connected to the allowed, checked address, never to a fresh resolution of the name.
     policy(allow_loopback=False, allow=["127.0.0.1/32"])
-    host, port = server.rsplit(":", 1)
+    port = server.rsplit(":", 1)[1]
     original = socket.getaddrinfo
     calls = []
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._errors import ExpressionError, ExpressionTimeout
+from ._errors import ExpressionTimeout
 
 log = logging.getLogger(__name__)
 
