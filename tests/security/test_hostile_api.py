@@ -279,3 +279,19 @@ def test_bodies_of_the_wrong_shape_never_answer_5xx(client, hello, method, path)
     for body in BAD_BODIES:
         response = getattr(client, method)(f"{BASE}{path}", data=body, content_type="application/json")
         assert response.status_code < 500, (body, response.content[:300])
+
+
+@pytest.mark.django_db
+def test_yaml_alias_bomb_is_a_validation_error_naming_the_limit(client):
+    from tests.security.test_hostile_expressions import ALIAS_BOMB
+
+    source = "id: bomb\nnamespace: company.team\ntasks: []\nvariables:\n" + "".join(
+        "  " + line + "\n" for line in ALIAS_BOMB.splitlines())
+    started = time.monotonic()
+    created = client.post(f"{BASE}/flows", data=source, content_type="application/x-yaml")
+    validated = client.post(f"{BASE}/flows/validate", data=source, content_type="application/x-yaml")
+    print(f"alias bomb refused in {time.monotonic() - started:.3f} s (two requests)")
+
+    assert created.status_code == 422
+    assert "CELESTRA_YAML_MAX_ALIASES" in message(created)
+    assert "CELESTRA_YAML_MAX_ALIASES" in json.dumps(validated.json())
