@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from .errors import CelestraError
+from .plugins import CONDITION, Plugin, UnknownPluginType, lookup, registered_types
 from .timeutil import now as utcnow
 from .timeutil import parse_duration
 
@@ -32,10 +33,10 @@ __all__ = [
     "ConditionContext", "ConditionError", "MULTIPLE", "evaluate", "all_valid", "is_multiple",
     "named_conditions", "preconditions_conditions", "satisfied", "window_bounds", "window_is_valid",
     "upstream_flow_matches", "filter_matches", "parse_datetime", "parse_offset_time", "is_public_holiday",
+    "condition_date", "execution_labels", "execution_state", "nth_weekday", "seconds_utc", "state_list",
+    "wanted_labels", "DAYS",
 ]
 
-CORE = "io.kestra.plugin.core.condition."
-MULTIPLE = CORE + "MultipleCondition"
 DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 _TRIGGER_DATE = "{{ trigger.date }}"
 
@@ -90,19 +91,19 @@ class ConditionContext:
 # --------------------------------------------------------------------------------------------------
 # Small readers of the execution JSON
 
-def _state(execution: Mapping[str, Any]) -> str | None:
+def execution_state(execution: Mapping[str, Any]) -> str | None:
     state = execution.get("state")
     return state.get("current") if isinstance(state, Mapping) else state
 
 
-def _labels(execution: Mapping[str, Any]) -> list[tuple[str, str]]:
+def execution_labels(execution: Mapping[str, Any]) -> list[tuple[str, str]]:
     labels = execution.get("labels") or []
     if isinstance(labels, Mapping):
         return [(str(k), str(v)) for k, v in labels.items()]
     return [(str(item.get("key")), str(item.get("value"))) for item in labels if isinstance(item, Mapping)]
 
 
-def _wanted_labels(value: Any) -> list[tuple[str, str]]:
+def wanted_labels(value: Any) -> list[tuple[str, str]]:
     """A labels property: a map or a list of ``{key, value}``; values compared as text."""
     if isinstance(value, Mapping):
         return [(str(k), _text(v)) for k, v in value.items()]
@@ -117,7 +118,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _states(value: Any) -> list[str] | None:
+def state_list(value: Any) -> list[str] | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -177,13 +178,13 @@ def parse_offset_time(value: Any) -> tuple[time, timedelta]:
     return parsed.replace(tzinfo=None), parsed.utcoffset() or timedelta(0)
 
 
-def _seconds_utc(moment_time: time, offset: timedelta) -> float:
+def seconds_utc(moment_time: time, offset: timedelta) -> float:
     """Seconds since midnight UTC of an OffsetTime, modulo one day (Java compares OffsetTimes so)."""
     local = moment_time.hour * 3600 + moment_time.minute * 60 + moment_time.second + moment_time.microsecond / 1e6
     return (local - offset.total_seconds()) % 86400
 
 
-def _condition_date(condition_props: Mapping[str, Any], ctx: ConditionContext) -> datetime:
+def condition_date(condition_props: Mapping[str, Any], ctx: ConditionContext) -> datetime:
     template = condition_props.get("date") or _TRIGGER_DATE
     rendered = ctx.rendered(template)
     if rendered is None or rendered == "":
@@ -209,7 +210,7 @@ def _easter(year: int) -> Date:
     return Date(year, month, day)
 
 
-def _nth_weekday(year: int, month: int, weekday: int, n: int) -> Date:
+def nth_weekday(year: int, month: int, weekday: int, n: int) -> Date:
     """The n-th (1-based; -1 = last) given weekday (0 = Monday) of a month."""
     if n > 0:
         first = Date(year, month, 1)
@@ -232,12 +233,12 @@ def _basic_holidays(country: str, year: int) -> set[Date]:
                    easter + timedelta(days=50)}
     elif country in ("GB", "UK"):
         fixed |= {(12, 26)}
-        moving |= {easter - timedelta(days=2), easter + timedelta(days=1), _nth_weekday(year, 5, 0, 1),
-                   _nth_weekday(year, 5, 0, -1), _nth_weekday(year, 8, 0, -1)}
+        moving |= {easter - timedelta(days=2), easter + timedelta(days=1), nth_weekday(year, 5, 0, 1),
+                   nth_weekday(year, 5, 0, -1), nth_weekday(year, 8, 0, -1)}
     elif country == "US":
         fixed |= {(6, 19), (7, 4), (11, 11)}
-        moving |= {_nth_weekday(year, 1, 0, 3), _nth_weekday(year, 2, 0, 3), _nth_weekday(year, 5, 0, -1),
-                   _nth_weekday(year, 9, 0, 1), _nth_weekday(year, 10, 0, 2), _nth_weekday(year, 11, 3, 4)}
+        moving |= {nth_weekday(year, 1, 0, 3), nth_weekday(year, 2, 0, 3), nth_weekday(year, 5, 0, -1),
+                   nth_weekday(year, 9, 0, 1), nth_weekday(year, 10, 0, 2), nth_weekday(year, 11, 3, 4)}
     elif country == "BE":
         fixed |= {(5, 1), (7, 21), (8, 15), (11, 1), (11, 11)}
         moving |= {easter + timedelta(days=1), easter + timedelta(days=39), easter + timedelta(days=50)}
@@ -282,7 +283,16 @@ def is_public_holiday(day: Date, country: str | None, sub_division: str | None =
 # Evaluation
 
 def is_multiple(condition: Any) -> bool:
-    return getattr(condition, "type", None) == MULTIPLE
+    """A condition evaluated over a window of executions (MultipleCondition): its class says so."""
+    plugin = getattr(condition, "plugin", None)
+    return bool(getattr(plugin, "windowed", False))
+
+
+def __getattr__(name: str) -> Any:
+    # ``MULTIPLE`` (the MultipleCondition type name) is read from its class, through the registry
+    if name == "MULTIPLE":
+        return next(cls.type for cls in registered_types().values() if getattr(cls, "windowed", False))
+    raise AttributeError(name)
 
 
 def all_valid(conditions: Iterable[Any], ctx: ConditionContext, *, skip_multiple: bool = False) -> bool:
@@ -296,181 +306,14 @@ def all_valid(conditions: Iterable[Any], ctx: ConditionContext, *, skip_multiple
 
 
 def evaluate(condition: Any, ctx: ConditionContext) -> bool:
-    """Evaluate one parsed condition (``orchestrator.engine.flow.Condition``)."""
-    kind = condition.type
-    short = kind[len(CORE):] if kind.startswith(CORE) else kind
-    handler = _HANDLERS.get(short)
-    if handler is None:
-        raise ConditionError(f"Unsupported condition type {kind}")
-    return bool(handler(condition.props, ctx))
-
-
-def _execution_flow(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    execution = ctx.require_execution()
-    return (execution.get("namespace") == props.get("namespace")
-            and execution.get("flowId") == props.get("flowId"))
-
-
-def _execution_namespace(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    execution = ctx.require_execution()
-    actual = str(execution.get("namespace") or "")
-    expected = str(props.get("namespace") or "")
-    comparison = props.get("comparison") or ("PREFIX" if props.get("prefix") else "EQUALS")
-    if comparison == "PREFIX":
-        return actual.startswith(expected)
-    if comparison == "SUFFIX":
-        return actual.endswith(expected)
-    return actual == expected
-
-
-def _flow_namespace(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    execution = ctx.require_execution()
-    actual = str(execution.get("namespace") or "")
-    expected = str(props.get("namespace") or "")
-    return actual.startswith(expected) if props.get("prefix") else actual == expected
-
-
-def _execution_status(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    state = _state(ctx.require_execution())
-    wanted = _states(props.get("in", props.get("in_")))
-    refused = _states(props.get("notIn"))
-    if wanted is not None and state not in wanted:
-        return False
-    return not (refused is not None and state in refused)
-
-
-def _execution_labels(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    present = set(_labels(ctx.require_execution()))
-    return all(label in present for label in _wanted_labels(props.get("labels")))
-
-
-def _execution_outputs(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    execution = ctx.require_execution()
-    outputs = execution.get("outputs")
-    if not outputs:
-        return False  # Kestra short-cuts: no outputs, nothing to test
-    trigger = dict(ctx.variables.get("trigger") or {})
-    trigger["outputs"] = outputs
-    variables = {**ctx.variables, "trigger": trigger}
-    sub = ConditionContext(execution=execution, flow=ctx.flow, variables=variables, now=ctx.now,
-                           render=ctx.render, is_truthy=ctx.is_truthy, windows=ctx.windows)
-    return ctx.is_truthy(sub.rendered(props.get("expression")))
-
-
-def _expression(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    return ctx.is_truthy(ctx.rendered(props.get("expression")))
-
-
-def _has_retry_attempt(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    execution = ctx.require_execution()
-    wanted = _states(ctx.rendered(props.get("in", props.get("in_"))))
-    refused = _states(ctx.rendered(props.get("notIn")))
-    for run in execution.get("taskRunList") or []:
-        attempts = run.get("attempts") or []
-        if len(attempts) <= 1:
-            continue
-        for attempt in attempts:
-            state = _state(attempt)
-            if (wanted is None or state in wanted) and not (refused and state in refused):
-                return True
-    return False
-
-
-def _date_time_between(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    current = _condition_date(props, ctx)
-    after = props.get("after")
-    before = props.get("before")
-    after_date = parse_datetime(ctx.rendered(after)) if after is not None else None
-    before_date = parse_datetime(ctx.rendered(before)) if before is not None else None
-    if after_date is None and before_date is None:
-        raise ConditionError("Invalid condition with no before nor after")
-    if after_date is not None and current < after_date:
-        return False
-    return not (before_date is not None and current > before_date)
-
-
-def _time_between(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    current = _condition_date(props, ctx)
-    offset = current.utcoffset() or timedelta(0)
-    current_seconds = _seconds_utc(current.timetz().replace(tzinfo=None), offset)
-    after = props.get("after")
-    before = props.get("before")
-    after_seconds = _seconds_utc(*parse_offset_time(ctx.rendered(after))) if after is not None else None
-    before_seconds = _seconds_utc(*parse_offset_time(ctx.rendered(before))) if before is not None else None
-    if after_seconds is None and before_seconds is None:
-        raise ConditionError("Invalid condition with no before nor after")
-    if after_seconds is not None and not current_seconds > after_seconds:
-        return False
-    return not (before_seconds is not None and not current_seconds < before_seconds)
-
-
-def _day_of_week(props: Mapping[str, Any], ctx: ConditionContext) -> int:
-    value = str(ctx.rendered(props.get("dayOfWeek")) or "").upper()
-    if value not in DAYS:
-        raise ConditionError(f"Invalid dayOfWeek '{value}'")
-    return DAYS.index(value)
-
-
-def _day_week(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    return _condition_date(props, ctx).weekday() == _day_of_week(props, ctx)
-
-
-def _day_week_in_month(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    current = _condition_date(props, ctx).date()
-    weekday = _day_of_week(props, ctx)
-    which = str(ctx.rendered(props.get("dayInMonth")) or "").upper()
-    ordinal = {"FIRST": 1, "SECOND": 2, "THIRD": 3, "FOURTH": 4, "LAST": -1}.get(which)
-    if ordinal is None:
-        raise ConditionError(f"Invalid dayInMonth '{which}'")
-    return _nth_weekday(current.year, current.month, weekday, ordinal) == current
-
-
-def _weekend(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    return _condition_date(props, ctx).weekday() >= 5
-
-
-def _public_holiday(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    current = _condition_date(props, ctx).date()
-    country = ctx.rendered(props.get("country")) if props.get("country") is not None else None
-    sub = ctx.rendered(props.get("subDivision")) if props.get("subDivision") is not None else None
-    return is_public_holiday(current, country, sub)
-
-
-def _not(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    return not any(evaluate(nested, ctx) for nested in props.get("conditions") or [])
-
-
-def _or(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    return any(evaluate(nested, ctx) for nested in props.get("conditions") or [])
-
-
-def _multiple(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    """True when the stored window has every named condition satisfied (see the module docstring)."""
-    results = ctx.windows.get(str(props.get("id"))) or {}
-    names = list((props.get("conditions") or {}).keys())
-    return bool(names) and all(results.get(name) for name in names)
-
-
-_HANDLERS: dict[str, Callable[[Mapping[str, Any], ConditionContext], bool]] = {
-    "ExecutionFlow": _execution_flow,
-    "FlowCondition": _execution_flow,
-    "ExecutionNamespace": _execution_namespace,
-    "FlowNamespaceCondition": _flow_namespace,
-    "ExecutionStatus": _execution_status,
-    "ExecutionLabels": _execution_labels,
-    "ExecutionOutputs": _execution_outputs,
-    "Expression": _expression,
-    "HasRetryAttempt": _has_retry_attempt,
-    "DateTimeBetween": _date_time_between,
-    "TimeBetween": _time_between,
-    "DayWeek": _day_week,
-    "DayWeekInMonth": _day_week_in_month,
-    "Weekend": _weekend,
-    "PublicHoliday": _public_holiday,
-    "Not": _not,
-    "Or": _or,
-    "MultipleCondition": _multiple,
-}
+    """Evaluate one parsed condition (``orchestrator.engine.flow.Condition``): its class's ``test``."""
+    try:
+        plugin = lookup(condition.type)
+    except UnknownPluginType:
+        raise ConditionError(f"Unsupported condition type {condition.type}") from None
+    if plugin.kind != CONDITION or plugin.test.__func__ is Plugin.test.__func__:  # type: ignore[attr-defined]
+        raise ConditionError(f"Unsupported condition type {condition.type}")
+    return bool(plugin.test(condition.props, ctx))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -486,12 +329,12 @@ def upstream_flow_matches(entry: Mapping[str, Any], execution: Mapping[str, Any]
     if entry.get("flowId") is not None and execution.get("flowId") != entry.get("flowId"):
         return False
     states = entry.get("states")
-    if states is not None and _state(execution) not in states:
+    if states is not None and execution_state(execution) not in states:
         return False
     labels = entry.get("labels")
     if labels:
-        present = set(_labels(execution))
-        return all(label in present for label in _wanted_labels(labels))
+        present = set(execution_labels(execution))
+        return all(label in present for label in wanted_labels(labels))
     return True
 
 
@@ -502,7 +345,7 @@ def _filter_value(field_name: str, spec: Mapping[str, Any], ctx: ConditionContex
     if field_name == "NAMESPACE":
         return execution.get("namespace")
     if field_name == "STATE":
-        return _state(execution)
+        return execution_state(execution)
     if field_name == "EXPRESSION":
         value = ctx.rendered(spec.get("value"))
         return None if value is None else _text(value) if not isinstance(value, str) else value

@@ -1138,7 +1138,7 @@ class _Parser:
             elif shape == "map":
                 task.props[name] = self.task_map(raw, where, line)
             elif shape == "dag":
-                task.props[name] = self.dag_entries(raw, where, line)
+                task.props[name] = self.dag_entries(raw, where, line, task.type)
             elif shape == "single":
                 task.props[name] = self.task(raw, where, line, name)
         for name in getattr(plugin, "condition_fields", {}):
@@ -1166,7 +1166,7 @@ class _Parser:
                 result[str(key)] = self.task_items(branch, branch_path, line_of(raw, key), "tasks")
         return result
 
-    def dag_entries(self, raw: Any, where: str, line: int | None) -> list[dict[str, Any]]:
+    def dag_entries(self, raw: Any, where: str, line: int | None, owner: str) -> list[dict[str, Any]]:
         if not isinstance(raw, list):
             self.error(where, line, "must be a list of {task, dependsOn}")
             return []
@@ -1180,7 +1180,7 @@ class _Parser:
             for extra in item:
                 if extra not in ("task", "dependsOn"):
                     self.unrecognized(entry_path, line_of(item, extra), extra,
-                                      "io.kestra.plugin.core.flow.Dag$DagTask", ("task", "dependsOn"))
+                                      f"{owner}$DagTask", ("task", "dependsOn"))
             depends = item.get("dependsOn")
             if depends is None:
                 depends = []

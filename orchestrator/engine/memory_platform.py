@@ -569,6 +569,11 @@ class PlatformBase:
     def secret(self, key: str, namespace: str | None = None) -> str:
         raise NotImplementedError
 
+    def child_outputs(self, parent_task_id: str) -> list[dict[str, Any]]:
+        """Flow outputs of the executions created by task ``parent_task_id`` of the current
+        execution, in creation order (ForEachItem's merge)."""
+        raise NotImplementedError
+
 
 def _python_charset(charset: str) -> str:
     import codecs
@@ -610,14 +615,18 @@ class MemoryPlatform(PlatformBase):
     def share(self, **binding: Any) -> "MemoryPlatform":
         """Another platform on the same stores, bound to another task run/execution."""
         params = {"namespace": self.namespace, "flow_id": self.flow_id, "execution_id": self.execution_id,
-                  "task_id": self.task_id, "taskrun_id": self.taskrun_id, **binding}
+                  "task_id": self.task_id, "taskrun_id": self.taskrun_id,
+                  "related_executions": self.related_executions, **binding}
         return MemoryPlatform(**params, files=self.files, kv=self.kv, namespace_files=self.namespace_files,
                               logs=self.logs, executions=self.executions, metrics=self.metrics,
-                              secrets=self.secrets, related_executions=self.related_executions,
-                              allowed_paths=self.allowed_paths)
+                              secrets=self.secrets, allowed_paths=self.allowed_paths)
 
     def allowed_local_paths(self) -> list[str]:
         return self.allowed_paths
+
+    def child_outputs(self, parent_task_id: str) -> list[dict[str, Any]]:
+        return [dict(e.get("outputs") or {}) for e in self.executions
+                if e.get("parentId") == self.execution_id and e.get("parentTaskId") == parent_task_id]
 
     # storage
     def _storage_put(self, path: str, content: bytes) -> None:
@@ -754,22 +763,25 @@ class MemoryPlatform(PlatformBase):
         raise TaskFailure(f"Cannot find secret for key '{key}'.")
 
 
+_platform_factory: Callable[[Any], PlatformBase] | None = None
+
+
+def set_platform_factory(factory: Callable[[Any], PlatformBase] | None) -> None:
+    """The runtime registers how a run context that carries no platform gets one (the database
+    platform); the engine never imports the runtime."""
+    global _platform_factory
+    _platform_factory = factory
+
+
 def platform_of(ctx: Any) -> PlatformBase:
-    """``ctx.platform``; worker contexts that do not carry one get the database platform built from them."""
+    """``ctx.platform``; a context that carries none gets one from the registered factory."""
     platform = getattr(ctx, "platform", None)
     if platform is not None:
         return platform
-    factory: Callable[[Any], PlatformBase] | None = None
-    try:
-        from orchestrator.runtime.platform import Platform  # noqa: PLC0415 - optional, needs Django
-
-        factory = Platform.for_context
-    except Exception:  # noqa: BLE001 - no Django: pure runs must give their context a platform
-        factory = None
-    if factory is None:
+    if _platform_factory is None:
         raise TaskFailure("This task needs the platform services (storage, KV, logs), "
                           "which this run context does not provide")
-    platform = factory(ctx)
+    platform = _platform_factory(ctx)
     try:
         ctx.platform = platform
     except AttributeError:  # pragma: no cover - read-only contexts

@@ -29,10 +29,11 @@ from orchestrator.engine.conditions import (
 )
 from orchestrator.engine.errors import CelestraError, InputValidationError
 from orchestrator.engine.timeutil import now as utcnow
+from orchestrator.plugins.core.trigger import Flow as FlowTrigger
 
 log = logging.getLogger("celestra.triggers")
 
-FLOW_TRIGGER = "io.kestra.plugin.core.trigger.Flow"
+FLOW_TRIGGER = FlowTrigger.type
 #: Kestra's default ``states`` of a Flow trigger: the terminal states and PAUSED
 DEFAULT_STATES = frozenset(states.TERMINATED | {states.PAUSED})
 CORRELATION_ID = "system.correlationId"

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from orchestrator.engine.memory_platform import TERMINATED, KVValue, PlatformBase, slugify
+from orchestrator.engine.memory_platform import TERMINATED, KVValue, PlatformBase, set_platform_factory, slugify
 from orchestrator.engine.secrets_codec import SecretMasker, decrypt_encrypted_values, decrypt_secret_inputs
 
 __all__ = ["Platform", "MaskingServices", "prepare_run_context", "attempt_log_file", "format_log_file", "mask"]
@@ -218,6 +218,14 @@ class Platform(PlatformBase):
             rows = rows.filter(Q(start_date__lte=end) | Q(start_date__isnull=True, created__lte=end))
         return rows
 
+    def child_outputs(self, parent_task_id: str) -> list[dict[str, Any]]:
+        from flows_app.models import Execution
+
+        rows = (Execution.objects.filter(parent_id=self.execution_id).order_by("created")
+                .values("internal", "outputs"))
+        return [dict(row["outputs"] or {}) for row in rows
+                if (row["internal"] or {}).get("parentTaskId") == parent_task_id]
+
     def count_executions(self, *, flows: list[tuple[str, str]] | None = None, namespaces: list[str] | None = None,
                          states: list[str] | None = None, start: datetime | None = None,
                          end: datetime | None = None) -> list[dict[str, Any]]:
@@ -360,3 +368,5 @@ def attempt_log_file(ctx: Any, attempt: int, *, platform: PlatformBase | None = 
     return target.put_file(content, f"attempt{attempt}.log")
 
 
+# run contexts that carry no platform (outside the worker) get the database one
+set_platform_factory(Platform.for_context)

@@ -38,11 +38,12 @@ from orchestrator.engine.conditions import ConditionContext, ConditionError, all
 from orchestrator.engine.errors import CelestraError
 from orchestrator.engine.timeutil import now as utcnow
 from orchestrator.engine.timeutil import parse_duration
+from orchestrator.plugins.core.trigger import Schedule, ScheduleOnDates
 
 log = logging.getLogger("celestra.scheduler")
 
-SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
-SCHEDULE_ON_DATES = "io.kestra.plugin.core.trigger.ScheduleOnDates"
+SCHEDULE = Schedule.type
+SCHEDULE_ON_DATES = ScheduleOnDates.type
 SCHEDULE_TYPES = (SCHEDULE, SCHEDULE_ON_DATES)
 #: dates skipped at most while looking for one that passes the conditions
 MAX_SKIPS = 1000

@@ -18,6 +18,7 @@ from orchestrator.engine.attempt import run_attempt
 from orchestrator.engine.errors import CelestraError, TaskKilled
 from orchestrator.engine.ids import new_id
 from orchestrator.engine.timeutil import iso, now
+from orchestrator.plugins.core.flow import WorkingDirectory
 
 from .environment import static_extras
 from .flows import get_flow
@@ -27,7 +28,7 @@ from .services import Services
 log = logging.getLogger("celestra.worker")
 WORKER_ID = f"{socket.gethostname()}"
 LEVELS = ("ERROR", "WARN", "INFO", "DEBUG", "TRACE")
-WORKING_DIRECTORY = "io.kestra.plugin.core.flow.WorkingDirectory"
+WORKING_DIRECTORY = WorkingDirectory.type
 
 
 class WorkerRunContext:
