@@ -70,6 +70,8 @@ class MemoryRun:
     steps: int = 0
     #: executions created by Subflow and ForEachItem tasks, in creation order
     children: list["MemoryRun"] = field(default_factory=list)
+    #: the stores the run's tasks wrote to (files, KV...)
+    platform: MemoryPlatform | None = None
 
     def runs(self, task_id: str) -> list:
         return [r for r in self.execution.task_runs if r.task_id == task_id]
@@ -122,6 +124,7 @@ def run(source: str | Flow, inputs: dict[str, Any] | None = None, *, extras: dic
     memory = MemoryRun(flow, execution)
     platform = (platform.share(namespace=flow.namespace, flow_id=flow.id, execution_id=execution.id)
                 if platform is not None else MemoryPlatform(flow.namespace, flow.id, execution.id, None, None))
+    memory.platform = platform
     pending: list[WorkerJob] = []
     while memory.steps < max_steps:
         memory.steps += 1

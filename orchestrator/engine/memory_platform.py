@@ -569,6 +569,10 @@ class PlatformBase:
     def secret(self, key: str, namespace: str | None = None) -> str:
         raise NotImplementedError
 
+    def set_trigger_disabled(self, namespace: str, flow_id: str, trigger_id: str, disabled: bool) -> None:
+        """Enable or disable a trigger of a flow (Toggle); raises TaskFailure when it does not exist."""
+        raise NotImplementedError
+
     def child_outputs(self, parent_task_id: str) -> list[dict[str, Any]]:
         """Flow outputs of the executions created by task ``parent_task_id`` of the current
         execution, in creation order (ForEachItem's merge)."""
@@ -601,7 +605,8 @@ class MemoryPlatform(PlatformBase):
                  namespace_files: dict[tuple[str, str], bytes] | None = None,
                  logs: list[dict[str, Any]] | None = None, executions: list[dict[str, Any]] | None = None,
                  metrics: list[dict[str, Any]] | None = None, secrets: dict[Any, str] | None = None,
-                 related_executions: Iterable[str] = (), allowed_paths: Iterable[str] = ()):
+                 related_executions: Iterable[str] = (), allowed_paths: Iterable[str] = (),
+                 triggers: dict[tuple[str, str, str], bool] | None = None):
         super().__init__(namespace, flow_id, execution_id, task_id, taskrun_id, related_executions=related_executions)
         self.files: dict[str, bytes] = files if files is not None else {}
         self.kv: dict[tuple[str, str], KVValue] = kv if kv is not None else {}
@@ -611,6 +616,8 @@ class MemoryPlatform(PlatformBase):
         self.metrics: list[dict[str, Any]] = metrics if metrics is not None else []
         self.secrets: dict[Any, str] = secrets if secrets is not None else {}
         self.allowed_paths = list(allowed_paths)
+        #: (namespace, flow id, trigger id) -> disabled, for the triggers that exist
+        self.triggers: dict[tuple[str, str, str], bool] = triggers if triggers is not None else {}
 
     def share(self, **binding: Any) -> "MemoryPlatform":
         """Another platform on the same stores, bound to another task run/execution."""
@@ -619,10 +626,16 @@ class MemoryPlatform(PlatformBase):
                   "related_executions": self.related_executions, **binding}
         return MemoryPlatform(**params, files=self.files, kv=self.kv, namespace_files=self.namespace_files,
                               logs=self.logs, executions=self.executions, metrics=self.metrics,
-                              secrets=self.secrets, allowed_paths=self.allowed_paths)
+                              secrets=self.secrets, allowed_paths=self.allowed_paths, triggers=self.triggers)
 
     def allowed_local_paths(self) -> list[str]:
         return self.allowed_paths
+
+    def set_trigger_disabled(self, namespace: str, flow_id: str, trigger_id: str, disabled: bool) -> None:
+        key = (namespace, flow_id, trigger_id)
+        if key not in self.triggers:
+            raise TaskFailure(f"Trigger '{trigger_id}' not found in flow '{namespace}'.'{flow_id}'")
+        self.triggers[key] = disabled
 
     def child_outputs(self, parent_task_id: str) -> list[dict[str, Any]]:
         return [dict(e.get("outputs") or {}) for e in self.executions

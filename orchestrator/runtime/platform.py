@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from orchestrator.engine.memory_platform import TERMINATED, KVValue, PlatformBase, set_platform_factory, slugify
+from orchestrator.engine.memory_platform import TERMINATED, KVValue, PlatformBase, slugify
 from orchestrator.engine.secrets_codec import SecretMasker, decrypt_encrypted_values, decrypt_secret_inputs
 
 __all__ = ["Platform", "MaskingServices", "prepare_run_context", "attempt_log_file", "format_log_file", "mask"]
@@ -218,6 +218,16 @@ class Platform(PlatformBase):
             rows = rows.filter(Q(start_date__lte=end) | Q(start_date__isnull=True, created__lte=end))
         return rows
 
+    def set_trigger_disabled(self, namespace: str, flow_id: str, trigger_id: str, disabled: bool) -> None:
+        from orchestrator.engine.errors import TaskFailure
+
+        from .schedules import TriggerNotFound, set_trigger_disabled
+
+        try:
+            set_trigger_disabled(namespace, flow_id, trigger_id, disabled)
+        except TriggerNotFound as exc:
+            raise TaskFailure(str(exc)) from None
+
     def child_outputs(self, parent_task_id: str) -> list[dict[str, Any]]:
         from flows_app.models import Execution
 
@@ -366,7 +376,3 @@ def attempt_log_file(ctx: Any, attempt: int, *, platform: PlatformBase | None = 
     content = format_log_file(getattr(ctx, "logs", []) or [], namespace=ctx.namespace, flow_id=ctx.flow_id,
                               task_id=getattr(ctx, "task_id", None), thread=f"worker-{slugify(str(attempt))}")
     return target.put_file(content, f"attempt{attempt}.log")
-
-
-# run contexts that carry no platform (outside the worker) get the database one
-set_platform_factory(Platform.for_context)

@@ -200,8 +200,7 @@ class Toggle(CorePlugin):
 
     def run(self, ctx: Any) -> dict[str, Any] | None:
         """Set the stored state of the trigger (its ``disabled`` flag); the flow and trigger must exist."""
-        from orchestrator.engine.errors import TaskFailure
-        from orchestrator.runtime.schedules import TriggerNotFound, set_trigger_disabled
+        from orchestrator.engine.memory_platform import platform_of
 
         props = self.task.props
         flow = ctx.variables.get("flow") or {}
@@ -212,8 +211,5 @@ class Toggle(CorePlugin):
         trigger_id = ctx.render_string(props.get("trigger"))
         enabled = ctx.render(props.get("enabled", False))
         enabled = enabled if isinstance(enabled, bool) else str(enabled).strip().lower() == "true"
-        try:
-            set_trigger_disabled(namespace, flow_id, trigger_id, not enabled)
-        except TriggerNotFound as exc:
-            raise TaskFailure(str(exc)) from None
+        platform_of(ctx).set_trigger_disabled(namespace, flow_id, trigger_id, not enabled)
         return None
