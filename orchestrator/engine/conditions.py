@@ -28,9 +28,10 @@ from .errors import CelestraError
 from .plugins import CONDITION, Plugin, UnknownPluginType, lookup, registered_types
 from .timeutil import now as utcnow
 from .timeutil import parse_duration
+from .text import scalar_text
 
 __all__ = [
-    "ConditionContext", "ConditionError", "MULTIPLE", "evaluate", "all_valid", "is_multiple",
+    "ConditionContext", "ConditionError", "evaluate", "all_valid", "is_multiple",
     "named_conditions", "preconditions_conditions", "satisfied", "window_bounds", "window_is_valid",
     "upstream_flow_matches", "filter_matches", "parse_datetime", "parse_offset_time", "is_public_holiday",
     "condition_date", "execution_labels", "execution_state", "nth_weekday", "seconds_utc", "state_list",
@@ -106,16 +107,10 @@ def execution_labels(execution: Mapping[str, Any]) -> list[tuple[str, str]]:
 def wanted_labels(value: Any) -> list[tuple[str, str]]:
     """A labels property: a map or a list of ``{key, value}``; values compared as text."""
     if isinstance(value, Mapping):
-        return [(str(k), _text(v)) for k, v in value.items()]
+        return [(str(k), scalar_text(v)) for k, v in value.items()]
     if isinstance(value, list):
-        return [(str(item.get("key")), _text(item.get("value"))) for item in value if isinstance(item, Mapping)]
+        return [(str(item.get("key")), scalar_text(item.get("value"))) for item in value if isinstance(item, Mapping)]
     raise ConditionError("labels must be a map or a list of {key, value}")
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def state_list(value: Any) -> list[str] | None:
@@ -348,7 +343,7 @@ def _filter_value(field_name: str, spec: Mapping[str, Any], ctx: ConditionContex
         return execution_state(execution)
     if field_name == "EXPRESSION":
         value = ctx.rendered(spec.get("value"))
-        return None if value is None else _text(value) if not isinstance(value, str) else value
+        return None if value is None else scalar_text(value) if not isinstance(value, str) else value
     raise ConditionError(f"Unknown filter field '{field_name}'")
 
 
@@ -357,8 +352,8 @@ def _filter_one(spec: Mapping[str, Any], ctx: ConditionContext) -> bool:
     kind = str(spec.get("type"))
     actual = _filter_value(field_name, spec, ctx)
     expected = spec.get("value")
-    expected_text = None if expected is None else _text(expected)
-    values = [_text(v) for v in spec.get("values") or []]
+    expected_text = None if expected is None else scalar_text(expected)
+    values = [scalar_text(v) for v in spec.get("values") or []]
     if kind == "EQUAL_TO":
         return expected_text == actual
     if kind == "NOT_EQUAL_TO":

@@ -22,11 +22,13 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 from .errors import CelestraError, TaskFailure
+from .levels import LEVELS, level_at_least
+from .states import TERMINATED
 from .timeutil import parse_duration
 
 __all__ = [
     "KV_KEY_PATTERN", "KV_TYPES", "LEVELS", "KVValue", "MemoryPlatform", "PlatformBase", "glob_regex",
-    "infer_kv_type", "coerce_kv_value", "slugify", "level_at_least", "parse_instant",
+    "infer_kv_type", "coerce_kv_value", "slugify", "level_at_least", "parse_instant", "TERMINATED",
 ]
 
 SCHEME = "kestra://"
@@ -34,8 +36,6 @@ KV_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 KV_KEY_ERROR = ("Key must start with an alphanumeric character (uppercase or lowercase) and can contain "
                 "alphanumeric characters (uppercase or lowercase), dots (.), underscores (_), and hyphens (-) only.")
 KV_TYPES = ("STRING", "NUMBER", "BOOLEAN", "DATETIME", "DATE", "DURATION", "JSON")
-LEVELS = ("ERROR", "WARN", "INFO", "DEBUG", "TRACE")
-TERMINATED = ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED")
 OUT_OF_SCOPE = "Unable to read file, it is not from the current execution/namespace"
 
 
@@ -50,15 +50,6 @@ def slugify(text: str) -> str:
     value = re.sub(r"[^\w-]", "", value, flags=re.ASCII)
     value = re.sub(r"-{2,}", "-", value).strip("-")
     return value.lower()
-
-
-def level_at_least(level: str, minimum: str) -> bool:
-    """``level`` is as severe as ``minimum`` or more (ERROR > WARN > INFO > DEBUG > TRACE)."""
-    level = "WARN" if level == "WARNING" else (level or "INFO").upper()
-    minimum = "WARN" if minimum == "WARNING" else (minimum or "INFO").upper()
-    if level not in LEVELS or minimum not in LEVELS:
-        return True
-    return LEVELS.index(level) <= LEVELS.index(minimum)
 
 
 def parse_instant(value: Any) -> datetime | None:

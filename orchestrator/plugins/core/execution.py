@@ -10,10 +10,11 @@ from orchestrator.engine import states
 from orchestrator.engine.errors import CelestraError, TaskFailure, TaskKilled
 from orchestrator.engine.plugins import EXECUTION_UPDATABLE, RUNNABLE, RunContext, register
 from orchestrator.engine.text import scalar_text
+from orchestrator.engine.memory_platform import platform_of
 
 from ._common import CorePlugin, Props, StateName, Text
 from ._common import Labels as LabelsValue
-from .storage import platform_of, render_bool, render_text, render_text_list, render_with
+from ._render import render_bool, render_text, render_text_list, render_with
 
 try:  # the expression engine owns truthiness; fall back to the same rule when it is absent
     from orchestrator.engine.expressions import is_truthy
