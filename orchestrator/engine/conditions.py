@@ -11,6 +11,9 @@ window (:func:`window_bounds`), which sub-conditions an execution satisfies (:fu
 :func:`evaluate` reads an already stored window through ``ConditionContext.windows`` when it meets a
 ``MultipleCondition`` in a list of conditions.
 
+:func:`evaluate` calls the condition's class (``Plugin.test``, in ``orchestrator.plugins.core.condition``)
+through the registry; the readers and date helpers below are what those tests share.
+
 Errors (an unparsable date, an expression that does not render, a condition with nothing to test)
 raise :class:`ConditionError`; callers log them and treat the condition as false, as Kestra's
 ``ConditionService`` does.

@@ -1,6 +1,9 @@
 """``io.kestra.plugin.core.condition``: trigger and listener conditions.
 
-Evaluation belongs to the scheduler and the flow-trigger service; here are the declarations.
+Each condition carries its test (``test(props, ctx)``, Kestra's ``Condition.test``), which
+:func:`orchestrator.engine.conditions.evaluate` calls through the registry; the helpers it uses
+(date parsing, holidays, execution readers) are in :mod:`orchestrator.engine.conditions`.
+MultipleCondition's test reads the window stored by the flow-trigger service.
 """
 from __future__ import annotations
 
