@@ -58,7 +58,7 @@ def _default_render(value: Any, variables: Mapping[str, Any]) -> Any:
 def _default_truthy(value: Any) -> bool:
     from . import expressions
 
-    return expressions.is_truthy(value)
+    return bool(expressions.is_truthy(value))
 
 
 @dataclass
@@ -83,7 +83,7 @@ class ConditionContext:
             return self.render(value, self.variables)
         except CelestraError as exc:
             raise ConditionError(str(exc)) from exc
-        except Exception as exc:  # noqa: BLE001 - a template error must not escape as something else
+        except Exception as exc:
             raise ConditionError(f"{type(exc).__name__}: {exc}") from exc
 
     def require_execution(self) -> Mapping[str, Any]:
@@ -265,7 +265,7 @@ def is_public_holiday(day: Date, country: str | None, sub_division: str | None =
     """
     code = (country or "").upper()
     try:
-        import holidays  # type: ignore[import-not-found]
+        import holidays
     except ImportError:
         holidays = None
     if holidays is not None and code:
@@ -358,9 +358,9 @@ def _filter_one(spec: Mapping[str, Any], ctx: ConditionContext) -> bool:
     expected_text = None if expected is None else scalar_text(expected)
     values = [scalar_text(v) for v in spec.get("values") or []]
     if kind == "EQUAL_TO":
-        return expected_text == actual
+        return bool(expected_text == actual)
     if kind == "NOT_EQUAL_TO":
-        return expected_text != actual
+        return bool(expected_text != actual)
     if kind == "IN":
         return actual in values
     if kind == "NOT_IN":
@@ -376,9 +376,9 @@ def _filter_one(spec: Mapping[str, Any], ctx: ConditionContext) -> bool:
     if actual is None:
         return False
     if kind == "STARTS_WITH":
-        return actual.startswith(expected_text or "")
+        return str(actual).startswith(expected_text or "")
     if kind == "ENDS_WITH":
-        return actual.endswith(expected_text or "")
+        return str(actual).endswith(expected_text or "")
     if kind == "REGEX":
         try:
             return re.fullmatch(expected_text or "", actual) is not None
@@ -472,10 +472,10 @@ def window_bounds(time_window: Mapping[str, Any] | None, now: datetime, *, windo
     if kind == "SLIDING_WINDOW":
         return now, now + (_duration(spec.get("window"), timedelta(days=1)) or timedelta(days=1))
     if kind == "DAILY_TIME_WINDOW":
-        start = _local_time(spec.get("startTime"), "startTime")
-        end = _local_time(spec.get("endTime"), "endTime")
-        return (day + timedelta(hours=start.hour, minutes=start.minute, seconds=start.second),
-                day + timedelta(hours=end.hour, minutes=end.minute, seconds=end.second))
+        start_time = _local_time(spec.get("startTime"), "startTime")
+        end_time = _local_time(spec.get("endTime"), "endTime")
+        return (day + timedelta(hours=start_time.hour, minutes=start_time.minute, seconds=start_time.second),
+                day + timedelta(hours=end_time.hour, minutes=end_time.minute, seconds=end_time.second))
     if kind == "DAILY_TIME_DEADLINE":
         deadline = _local_time(spec.get("deadline"), "deadline")
         return day, day + timedelta(hours=deadline.hour, minutes=deadline.minute, seconds=deadline.second)

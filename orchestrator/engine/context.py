@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from .plugins import UnknownPluginType, lookup
 from .timeutil import iso
@@ -73,7 +73,7 @@ class RunIndex:
         path.reverse()
         return path
 
-    def _keyed(self, runs: "Iterable[TaskRun]", leaf) -> dict[str, Any]:
+    def _keyed(self, runs: "Iterable[TaskRun]", leaf: "Callable[[TaskRun], Any]") -> dict[str, Any]:
         out: dict[str, Any] = {}
         for run in runs:
             value = leaf(run)

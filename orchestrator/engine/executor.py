@@ -21,7 +21,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from . import states
 from .context import base_context, index_of, taskrun_context
@@ -29,7 +29,7 @@ from .errors import CelestraError
 from .model import Attempt, Execution, State, TaskRun
 from .plugins import EXECUTABLE, EXECUTION_UPDATABLE, FLOWABLE, RUNNABLE
 from .references import referenced
-from .text import as_text  # noqa: F401 - re-exported: older imports read it here
+from .text import as_text
 from .truthy import is_truthy
 from .timeutil import now as utcnow
 from .timeutil import parse_duration
@@ -128,7 +128,7 @@ class Decision:
 class Environment:
     """What the executor needs from outside: a renderer and context extras (globals, envs...)."""
 
-    render: Callable[[Any, dict[str, Any]], Any]
+    render: Callable[[Any, Mapping[str, Any]], Any]
     extras: dict[str, Any] = field(default_factory=dict)
     is_truthy: Callable[[Any], bool] | None = None
     now: Callable[[], datetime] = utcnow
@@ -513,7 +513,7 @@ class Step:
         """A loop's values (rendered once, deduplicated, as text), kept on the run."""
         internal = run.internal
         if "values" in internal:
-            return internal["values"]
+            return list(internal["values"])
         values = self.render(raw, run)
         if isinstance(values, str):
             import json
@@ -638,7 +638,7 @@ class Step:
                   if r.internal.get("retryNewExecution") and r.state.current == states.FAILED]
         if not failed:
             return final
-        policy = retry_policy(self.flow, failed[0].task_id)
+        policy = retry_policy(self.flow, failed[0].task_id) or {}
         attempt = int(self.execution.metadata.get("attemptNumber", 1))
         max_attempts = policy.get("maxAttempts", policy.get("maxAttempt"))
         if max_attempts is not None and attempt >= int(max_attempts):
@@ -670,17 +670,18 @@ def retry_policy(flow: Any, task_id: str) -> dict[str, Any] | None:
     """Own retry, else the nearest ancestor flowable's, else the flow's (spec §2.3)."""
     task = flow.find_task(task_id)
     if task.retry:
-        return task.retry
+        return dict(task.retry)
     parent = flow.parent_of(task_id)
     while parent is not None:
         if parent.retry:
-            return parent.retry
+            return dict(parent.retry)
         parent = flow.parent_of(parent.id)
-    return getattr(flow, "retry", None) or None
+    flow_retry = getattr(flow, "retry", None)
+    return dict(flow_retry) if flow_retry else None
 
 
 def creates_new_execution(policy: dict[str, Any] | None) -> bool:
-    return bool(policy) and policy.get("behavior") == "CREATE_NEW_EXECUTION"
+    return policy is not None and policy.get("behavior") == "CREATE_NEW_EXECUTION"
 
 
 def retry_delay(policy: dict[str, Any], attempt: int) -> timedelta:
@@ -747,7 +748,8 @@ def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: d
 def find_run(execution: Execution, taskrun_id: str) -> TaskRun | None:
     index = getattr(execution, "_index", None)
     if index is not None and index.runs is execution.task_runs:
-        return index.by_id.get(taskrun_id)
+        found: TaskRun | None = index.by_id.get(taskrun_id)
+        return found
     return next((r for r in execution.task_runs if r.id == taskrun_id), None)
 
 
@@ -794,7 +796,8 @@ def apply_subflow_result(flow: Any, execution: Execution, result: dict[str, Any]
     task = flow.find_task(run.task_id)
     if task.plugin.follows_each_child and not result.get("error"):
         # counters keep following the children even once a ``wait: false`` run has ended
-        return task.plugin.apply_child_result(task, run, result, moment)
+        updated: TaskRun = task.plugin.apply_child_result(task, run, result, moment)
+        return updated
     if run.state.is_terminated():
         return None
     if result.get("error"):

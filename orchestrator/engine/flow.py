@@ -6,6 +6,7 @@ that the model does not import the parser at load time).
 """
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -102,7 +103,7 @@ class Condition:
 
     type: str
     raw_type: str
-    plugin: type[Plugin]
+    plugin: builtins.type[Plugin]  # `type` is also a field name here
     props: dict[str, Any]
     path: str
     line: int | None = None
@@ -131,7 +132,7 @@ class Task:
     id: str
     type: str
     raw_type: str
-    plugin: type[Plugin]
+    plugin: builtins.type[Plugin]  # `type` is also a field name here
     props: dict[str, Any]
     path: str
     line: int | None = None
@@ -203,7 +204,7 @@ class Trigger:
     id: str
     type: str
     raw_type: str
-    plugin: type[Plugin]
+    plugin: builtins.type[Plugin]  # `type` is also a field name here
     props: dict[str, Any]
     path: str
     line: int | None = None

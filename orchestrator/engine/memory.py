@@ -41,7 +41,7 @@ class MemoryRunContext:
         return expressions.render(value, self.variables)
 
     def render_string(self, value: Any) -> str:
-        return expressions.render_string(value, self.variables)
+        return str(expressions.render_string(value, self.variables))
 
     def log(self, level: str, message: str) -> None:
         self.logs.append({"level": "WARN" if level == "WARNING" else level,
@@ -73,10 +73,10 @@ class MemoryRun:
     #: the stores the run's tasks wrote to (files, KV...)
     platform: MemoryPlatform | None = None
 
-    def runs(self, task_id: str) -> list:
+    def runs(self, task_id: str) -> list[Any]:
         return [r for r in self.execution.task_runs if r.task_id == task_id]
 
-    def run(self, task_id: str):
+    def run(self, task_id: str) -> Any:
         found = self.runs(task_id)
         return found[0] if found else None
 

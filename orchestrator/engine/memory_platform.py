@@ -779,7 +779,7 @@ def set_platform_factory(factory: Callable[[Any], PlatformBase] | None) -> None:
 
 def platform_of(ctx: Any) -> PlatformBase:
     """``ctx.platform``; a context that carries none gets one from the registered factory."""
-    platform = getattr(ctx, "platform", None)
+    platform: PlatformBase | None = getattr(ctx, "platform", None)
     if platform is not None:
         return platform
     if _platform_factory is None:

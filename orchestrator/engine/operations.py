@@ -63,7 +63,7 @@ def _is_flowable(task: Any | None) -> bool:
 
 def _restarts_as_a_whole(task: Any | None) -> bool:
     """A task run that restarts as one unit (RESTARTED, its children dropped): runnables and WorkingDirectory."""
-    return not _is_flowable(task) or task.plugin.restarts_as_a_whole
+    return task is None or not task.is_flowable or bool(task.plugin.restarts_as_a_whole)
 
 
 def with_label(labels: list[dict[str, str]], key: str, value: str = "true") -> list[dict[str, str]]:

@@ -127,7 +127,7 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
             result.lines[key] = line
     if isinstance(override, LineDict) and override.line is not None:
         result.line = override.line
-    return result
+    return dict(result) if not isinstance(result, dict) else result
 
 
 def _loc(data: Any, loc: tuple[Any, ...]) -> list[Any]:
@@ -166,7 +166,7 @@ def _line_at(data: Any, parts: list[Any]) -> int | None:
             current = current[part]
         else:
             break
-    return line
+    return line if isinstance(line, int) else None
 
 
 @dataclass(slots=True)
@@ -353,8 +353,8 @@ class _Parser:
         duplicated = [tid for index, tid in enumerate(trigger_ids)
                       if trigger_ids.count(tid) > 1 and trigger_ids.index(tid) == index]
         if duplicated:
-            second = next(t for i, t in enumerate(triggers) if trigger_ids.index(t.id) != i)
-            self.error(second.path, second.line,
+            second_trigger = next(t for i, t in enumerate(triggers) if trigger_ids.index(t.id) != i)
+            self.error(second_trigger.path, second_trigger.line,
                        "Duplicate trigger id with name [" + ", ".join(duplicated) + "]", subject="")
 
         if isinstance(flow_id, str) and isinstance(namespace, str):
@@ -419,7 +419,7 @@ class _Parser:
 
     # ----- scalars ---------------------------------------------------------------------------
 
-    def identifier(self, container: dict, key: str, path: str, pattern: re.Pattern[str], text: str,
+    def identifier(self, container: dict[str, Any], key: str, path: str, pattern: re.Pattern[str], text: str,
                    max_length: int) -> Any:
         value = container.get(key)
         where = _join(path, key)
@@ -441,7 +441,7 @@ class _Parser:
             self.error(where, line, f"size must be between 1 and {max_length}")
         return value
 
-    def string(self, container: dict, key: str, path: str) -> str | None:
+    def string(self, container: dict[str, Any], key: str, path: str) -> str | None:
         value = container.get(key)
         if value is None:
             return None
@@ -450,7 +450,7 @@ class _Parser:
             return None
         return scalar_text(value)
 
-    def boolean(self, container: dict, key: str, path: str, default: bool) -> bool:
+    def boolean(self, container: dict[str, Any], key: str, path: str, default: bool) -> bool:
         value = container.get(key)
         if value is None:
             return default
@@ -461,14 +461,14 @@ class _Parser:
         self.error(_join(path, key), line_of(container, key), "must be a boolean (true or false)")
         return default
 
-    def duration(self, container: dict, key: str, path: str, *, required: bool = False) -> str | None:
+    def duration(self, container: dict[str, Any], key: str, path: str, *, required: bool = False) -> str | None:
         value = container.get(key)
         if value is None:
             if required:
                 self.error(_join(path, key), line_of(container, key), "must not be null")
             return None
         if _is_expression(value):
-            return value
+            return str(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return f"PT{value}S"
         if isinstance(value, str):
@@ -481,7 +481,7 @@ class _Parser:
                    f"invalid duration '{value}': expected an ISO-8601 duration such as PT30S")
         return None
 
-    def choice(self, container: dict, key: str, path: str, allowed: Iterable[str], default: Any = None) -> Any:
+    def choice(self, container: dict[str, Any], key: str, path: str, allowed: Iterable[str], default: Any = None) -> Any:
         value = container.get(key)
         if value is None:
             return default
@@ -494,7 +494,7 @@ class _Parser:
             return default
         return value
 
-    def labels(self, container: dict, key: str, path: str) -> dict[str, str]:
+    def labels(self, container: dict[str, Any], key: str, path: str) -> dict[str, str]:
         """Labels as a map, whether written as a map or as a list of ``{key, value}``."""
         value = container.get(key)
         where = _join(path, key)
@@ -532,7 +532,7 @@ class _Parser:
 
     # ----- plugin defaults -------------------------------------------------------------------
 
-    def plugin_defaults(self, root: dict) -> list[dict[str, Any]]:
+    def plugin_defaults(self, root: dict[str, Any]) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for key in ("pluginDefaults", "taskDefaults"):
             value = root.get(key)
@@ -624,7 +624,7 @@ class _Parser:
 
     # ----- tasks -----------------------------------------------------------------------------
 
-    def task_list(self, container: dict, key: str, path: str, *, required: bool = False) -> list[Task]:
+    def task_list(self, container: dict[str, Any], key: str, path: str, *, required: bool = False) -> list[Task]:
         value = container.get(key)
         where = _join(path, key)
         if value is None or (isinstance(value, list) and not value):
@@ -633,7 +633,7 @@ class _Parser:
             return []
         return self.task_items(value, where, line_of(container, key), key)
 
-    def typed_plugin(self, raw: dict, path: str, line: int | None, section: str) -> type[Plugin] | None:
+    def typed_plugin(self, raw: dict[str, Any], path: str, line: int | None, section: str) -> type[Plugin] | None:
         type_name = raw.get("type")
         if type_name is None:
             self.error(_join(path, "type"), line,
@@ -694,7 +694,7 @@ class _Parser:
         finally:
             self.scopes.pop()
 
-    def task_common(self, raw: dict, path: str) -> dict[str, Any]:
+    def task_common(self, raw: dict[str, Any], path: str) -> dict[str, Any]:
         run_if = raw.get("runIf")
         if isinstance(run_if, (dict, list)):
             self.error(_join(path, "runIf"), line_of(raw, "runIf"), "must be a string")
@@ -720,7 +720,7 @@ class _Parser:
             "version": self.string(raw, "version", path),
         }
 
-    def plugin_props(self, raw: dict, path: str, plugin: type[Plugin],
+    def plugin_props(self, raw: dict[str, Any], path: str, plugin: type[Plugin],
                      common: frozenset[str]) -> tuple[LineDict, dict[str, Any]]:
         """Split the plugin's own properties from the common ones and validate them with Props.
 
@@ -731,8 +731,9 @@ class _Parser:
         for key, value in raw.items():
             if key not in common and key != "assets":
                 props[key] = value
-                if key in getattr(raw, "lines", {}):
-                    props.lines[key] = raw.lines[key]
+                raw_lines: dict[str, Any] = getattr(raw, "lines", {})
+                if key in raw_lines:
+                    props.lines[key] = raw_lines[key]
         for old, new in getattr(plugin, "renamed_props", {}).items():
             if old in props:
                 self.deprecated_paths.append(_join(path, old))
@@ -757,12 +758,13 @@ class _Parser:
                     props.pop(key)
                 else:
                     self.unrecognized(path, props.lines.get(key), key, plugin.type, known)
+        raw_lines = getattr(raw, "lines", {})
         for name in nested:
-            if nested[name] is not None and name in raw.lines:
-                props.lines[name] = raw.lines[name]
+            if nested[name] is not None and name in raw_lines:
+                props.lines[name] = raw_lines[name]
         return props, nested
 
-    def validate_model(self, model: Any, props: dict, path: str, owner: str, known: Iterable[str],
+    def validate_model(self, model: Any, props: dict[str, Any], path: str, owner: str, known: Iterable[str],
                        defaulted: frozenset[str]) -> set[str]:
         """Validate ``props`` with a pydantic model; report errors, return keys to drop.
 
@@ -788,7 +790,7 @@ class _Parser:
                 continue  # one message per field (unions report each branch)
             line = _line_at(props, parts)
             if kind == "extra_forbidden":
-                key = parts[-1] if parts else problem["loc"][-1]
+                key = str(parts[-1] if parts else problem["loc"][-1])
                 if len(parts) == 1:
                     if key in defaulted:
                         self.warn(where, line, f"No property '{key}' exists in plugin '{owner}'")
@@ -817,7 +819,7 @@ class _Parser:
 
     def task_children(self, task: Task, nested: dict[str, Any], path: str) -> None:
         plugin = task.plugin
-        required = getattr(plugin, "required_task_fields", frozenset())
+        required: frozenset[str] = getattr(plugin, "required_task_fields", frozenset())
         for name, shape in plugin.task_fields.items():
             raw = nested.get(name)
             where = _join(path, name)
@@ -836,11 +838,11 @@ class _Parser:
                 task.props[name] = self.dag_entries(raw, where, line, task.type)
             elif shape == "single":
                 task.props[name] = self.task(raw, where, line, name)
-        for name in getattr(plugin, "condition_fields", {}):
+        condition_fields: dict[str, str] = getattr(plugin, "condition_fields", {})
+        for name, shape in condition_fields.items():
             raw = nested.get(name)
             if raw is not None:
-                task.props[name] = self.condition_container(raw, _join(path, name), line_of(task.props, name),
-                                                            plugin.condition_fields[name])
+                task.props[name] = self.condition_container(raw, _join(path, name), line_of(task.props, name), shape)
 
     def task_items(self, raw: Any, where: str, line: int | None, section: str) -> list[Task]:
         if not isinstance(raw, list):
@@ -899,7 +901,7 @@ class _Parser:
             parts = [int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", relative)]
             self.error(where, _line_at(node.props, parts) if parts else node.line, message)
 
-    def task_cache(self, raw: dict, path: str) -> dict[str, Any] | None:
+    def task_cache(self, raw: dict[str, Any], path: str) -> dict[str, Any] | None:
         value = raw.get("taskCache")
         where = _join(path, "taskCache")
         if value is None:
@@ -915,7 +917,7 @@ class _Parser:
             self.error(_join(where, "enabled"), line_of(value), "must not be null")
         return {"enabled": self.boolean(value, "enabled", where, False), "ttl": self.duration(value, "ttl", where)}
 
-    def worker_group(self, raw: dict, path: str) -> tuple[str | None, str | None]:
+    def worker_group(self, raw: dict[str, Any], path: str) -> tuple[str | None, str | None]:
         value = raw.get("workerGroup")
         where = _join(path, "workerGroup")
         if value is None:
@@ -935,7 +937,7 @@ class _Parser:
         fallback = self.choice(value, "fallback", where, ("FAIL", "WAIT", "CANCEL"))
         return key, fallback
 
-    def retry(self, container: dict, key: str, path: str) -> dict[str, Any] | None:
+    def retry(self, container: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
         value = container.get(key)
         where = _join(path, key)
         if value is None:
@@ -1015,7 +1017,7 @@ class _Parser:
 
     # ----- triggers and conditions -----------------------------------------------------------
 
-    def triggers(self, root: dict) -> list[Trigger]:
+    def triggers(self, root: dict[str, Any]) -> list[Trigger]:
         value = root.get("triggers")
         if value is None:
             return []
@@ -1055,7 +1057,7 @@ class _Parser:
             if not isinstance(stop_after, list) or any(not isinstance(s, str) or s not in STATE_NAMES for s in stop_after):
                 self.error(_join(path, "stopAfter"), line_of(raw, "stopAfter"), "must be a list of execution states")
                 stop_after = []
-            key, fallback = self.worker_group(raw, path)
+            group_key, fallback = self.worker_group(raw, path)
             common = {
                 "description": self.string(raw, "description", path),
                 "disabled": self.boolean(raw, "disabled", path, False),
@@ -1077,7 +1079,7 @@ class _Parser:
                 id=trigger_id if isinstance(trigger_id, str) else "", type=plugin.type, raw_type=raw["type"],
                 plugin=plugin, props=props, path=path, line=line, conditions=conditions,
                 inputs=props.get("inputs") if isinstance(props.get("inputs"), dict) else None,
-                labels=labels, stop_after=list(stop_after), worker_group=key, worker_group_fallback=fallback,
+                labels=labels, stop_after=list(stop_after), worker_group=group_key, worker_group_fallback=fallback,
                 **common,
             )
             if len(self.errors) == errors_before:
@@ -1113,7 +1115,7 @@ class _Parser:
         if plugin is None:
             return None
         props, nested = self.plugin_props(raw, path, plugin, frozenset({"type"}))
-        required = getattr(plugin, "required_condition_fields", frozenset())
+        required: frozenset[str] = getattr(plugin, "required_condition_fields", frozenset())
         for name, shape in getattr(plugin, "condition_fields", {}).items():
             value = nested.get(name)
             if value is None or (isinstance(value, (list, dict)) and not value):
@@ -1127,7 +1129,7 @@ class _Parser:
             self.node_rules(condition, plugin, path)
         return condition
 
-    def listeners(self, root: dict) -> list[dict[str, Any]]:
+    def listeners(self, root: dict[str, Any]) -> list[dict[str, Any]]:
         value = root.get("listeners")
         if value is None:
             return []
@@ -1153,7 +1155,7 @@ class _Parser:
 
     # ----- inputs, outputs -------------------------------------------------------------------
 
-    def definitions(self, root: dict, key: str, path: str, kind: str) -> list[dict[str, Any]]:
+    def definitions(self, root: dict[str, Any], key: str, path: str, kind: str) -> list[dict[str, Any]]:
         value = root.get(key)
         if value is None:
             return []
@@ -1183,7 +1185,7 @@ class _Parser:
         if validate is not None:
             try:
                 problems = validate(items)
-            except Exception as exc:  # a bug there must not reach the user as a traceback
+            except Exception as exc:  # noqa: BLE001 - a bug there must not reach the user as a traceback
                 problems = [(where, f"Unable to validate the {kind}s: {exc}")]
             for problem_path, message in problems or []:
                 self.definition_problem(str(problem_path or ""), str(message), where, value, items)
@@ -1191,7 +1193,7 @@ class _Parser:
             self.basic_definitions(items, value, where, line, kind)
         return [item for item in items if isinstance(item, dict)]
 
-    def definition_problem(self, problem_path: str, message: str, where: str, raw: list, items: list) -> None:
+    def definition_problem(self, problem_path: str, message: str, where: str, raw: list[Any], items: list[Any]) -> None:
         """Place a problem reported by ``engine.inputs``: its paths are ``inputs[i].field``, an input
         id (a rule about that input) or ``inputs`` (a rule across inputs)."""
         parse = message.startswith("Invalid type")
@@ -1221,7 +1223,7 @@ class _Parser:
         finally:
             self.scopes.pop()
 
-    def basic_definitions(self, items: list, raw: list, where: str, line: int | None, kind: str) -> None:
+    def basic_definitions(self, items: list[Any], raw: list[Any], where: str, line: int | None, kind: str) -> None:
         """Definition rules used when ``engine.inputs`` is not installed."""
         paths: list[str] = []
         definitions: list[dict[str, Any]] = []
@@ -1236,15 +1238,15 @@ class _Parser:
             try:
                 input_type = item.get("type")
                 if input_type is None:
-                    self.error(_join(path, "type"), item.line, "Invalid type: null", parse=True)
+                    self.error(_join(path, "type"), getattr(item, "line", None), "Invalid type: null", parse=True)
                 elif not isinstance(input_type, str) or input_type not in INPUT_TYPES:
                     self.error(_join(path, "type"), line_of(item, "type"), f"Invalid type: {input_type}", parse=True)
                 elif kind == "input":
                     for relative, message in _basic_input_rules(item):
                         self.error(_join(path, relative) if relative else path,
-                                   line_of(item, relative) if relative else item.line, message)
+                                   line_of(item, relative) if relative else getattr(item, "line", None), message)
                 if kind == "output" and "value" not in item:
-                    self.error(_join(path, "value"), item.line, "must not be null")
+                    self.error(_join(path, "value"), getattr(item, "line", None), "must not be null")
             finally:
                 self.scopes.pop()
             paths.append(path)
@@ -1282,7 +1284,7 @@ class _Parser:
 
     # ----- flow-level objects ----------------------------------------------------------------
 
-    def concurrency(self, root: dict) -> dict[str, Any] | None:
+    def concurrency(self, root: dict[str, Any]) -> dict[str, Any] | None:
         value = root.get("concurrency")
         if value is None:
             return None
@@ -1301,7 +1303,7 @@ class _Parser:
         behavior = self.choice(value, "behavior", "concurrency", ("QUEUE", "CANCEL", "FAIL"), "QUEUE")
         return {"limit": limit, "behavior": behavior}
 
-    def sla(self, root: dict) -> list[dict[str, Any]]:
+    def sla(self, root: dict[str, Any]) -> list[dict[str, Any]]:
         value = root.get("sla")
         if value is None:
             return []
@@ -1334,7 +1336,7 @@ class _Parser:
             result.append(entry)
         return result
 
-    def checks(self, root: dict) -> list[dict[str, Any]]:
+    def checks(self, root: dict[str, Any]) -> list[dict[str, Any]]:
         value = root.get("checks")
         if value is None:
             return []
@@ -1407,7 +1409,7 @@ def _own_strings(task: Task) -> Iterator[str]:
 def _definition_validator(kind: str) -> Any:
     """``engine.inputs.validate_definitions`` (or ``validate_output_definitions``) when installed."""
     try:
-        from . import inputs  # type: ignore[attr-defined]
+        from . import inputs
     except ImportError:
         return None
     return getattr(inputs, "validate_definitions" if kind == "input" else "validate_output_definitions", None)

@@ -21,6 +21,7 @@ The executor calls these hooks through ``task.plugin`` and never switches on typ
 """
 from __future__ import annotations
 
+import builtins
 import difflib
 import importlib
 import pkgutil
@@ -81,7 +82,7 @@ class Plugin:
     type: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[str] = RUNNABLE
-    Props: ClassVar["type[BaseModel] | None"] = None
+    Props: ClassVar[builtins.type[BaseModel] | None] = None  # `type` is also an attribute here
     #: property name -> "list" (list of tasks), "map" (map of lists of tasks), "dag" (Dag entries)
     #: or "single" (one task).
     task_fields: ClassVar[dict[str, str]] = {}
@@ -238,8 +239,8 @@ def load_builtin_plugins() -> None:
         _loading = False
     _loaded = True
     if failures:
-        name, exc = failures[0]
+        name, error = failures[0]
         others = f" (and {len(failures) - 1} more: {', '.join(n for n, _ in failures[1:])})" if failures[1:] else ""
-        _failure = PluginLoadError(f"Plugin module {name} failed to load: {type(exc).__name__}: {exc}{others}")
-        _failure.__cause__ = exc
+        _failure = PluginLoadError(f"Plugin module {name} failed to load: {type(error).__name__}: {error}{others}")
+        _failure.__cause__ = error
         raise _failure

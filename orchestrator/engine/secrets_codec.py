@@ -131,7 +131,7 @@ def decrypt(token: str, key: str | bytes | None = None) -> str:
     if len(raw) <= _IV_LENGTH:
         raise CelestraError("Unable to decrypt the value: it is too short")
     try:
-        return aes.decrypt(raw[:_IV_LENGTH], raw[_IV_LENGTH:], None).decode("utf-8")
+        return str(aes.decrypt(raw[:_IV_LENGTH], raw[_IV_LENGTH:], None).decode("utf-8"))
     except (InvalidTag, ValueError, UnicodeDecodeError):
         raise CelestraError("Unable to decrypt the value: wrong key or corrupted value") from None
 

@@ -63,7 +63,7 @@ def run_task(self, job: dict[str, Any]) -> None:
                 models.PendingResult.objects.create(execution_id=execution_id, payload=result)
                 enqueue_advance(execution_id)
             return
-        except Exception:  # noqa: BLE001 - hand the result to the executor rather than lose it
+        except Exception:
             log.exception("inline step of %s failed; sending the result to the executor", execution_id)
     advance_execution.apply_async(args=[execution_id, result], queue=EXECUTOR_QUEUE)
 

@@ -40,7 +40,7 @@ def cron_problem(expression: Any, with_seconds: bool = False) -> str | None:
         if croniter.is_valid(" ".join(fields)):
             return None
         croniter(" ".join(fields))
-    except Exception as exc:  # croniter raises several unrelated types
+    except Exception as exc:  # noqa: BLE001 - croniter raises several unrelated types
         return str(exc) or exc.__class__.__name__
     return "invalid expression"  # pragma: no cover - is_valid and the constructor disagree
 
@@ -77,7 +77,7 @@ class Schedule(CorePlugin):
             from zoneinfo import ZoneInfo
             try:
                 ZoneInfo(timezone)
-            except Exception:
+            except Exception:  # noqa: BLE001 - ZoneInfo raises several types for a bad name
                 return [("timezone", f"invalid timezone '{timezone}'")]
         return []
 
