@@ -15,6 +15,7 @@ import copy
 from functools import lru_cache
 from typing import Any
 
+from .levels import LEVELS
 from .plugins import CONDITION, TRIGGER, Plugin, registered_types
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
@@ -45,7 +46,7 @@ _WORKER_GROUP = {
     "properties": {"key": {"type": "string"}, "fallback": {"enum": ["FAIL", "WAIT", "CANCEL"]}},
     "additionalProperties": False,
 }
-_LOG_LEVEL = {"enum": ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"]}
+_LOG_LEVEL = {"enum": list(LEVELS)}
 _LABELS = {"anyOf": [
     {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
     {"type": "array", "items": {"type": "object", "properties": {"key": {"type": "string"},

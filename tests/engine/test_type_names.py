@@ -76,3 +76,14 @@ def _type_strings_at(path: Path) -> list[str]:
     return [f"{path.name}:{node.lineno}: {node.value!r}" for node in ast.walk(tree)
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
             and node.value.startswith(TYPE_PREFIXES)]
+
+
+def test_the_plugin_literals_spell_the_engine_constants() -> None:
+    # pydantic needs Literal types; they must not drift from the one set of constants
+    from typing import get_args
+
+    from orchestrator.engine import levels, states
+    from orchestrator.plugins.core._common import Level, StateName
+
+    assert get_args(Level) == levels.LEVELS
+    assert frozenset(get_args(StateName)) == states.ALL_STATES
