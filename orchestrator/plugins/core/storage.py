@@ -21,7 +21,7 @@ from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 from orchestrator.engine.truthy import is_truthy
 
 from ._common import CorePlugin, Props, Text
-from ._ion import ion_dumps, ion_line, ion_loads
+from ._ion import IonError, ion_dumps, ion_line, ion_loads
 from ._render import (
     _plain_text, extension_of, java_lines, render_bool, render_int, render_text, render_text_list, render_with,
 )
@@ -29,7 +29,7 @@ from ._render import (
 _PREFIX = "io.kestra.core.tasks.storages."
 
 __all__ = [
-    "ion_dumps", "ion_loads", "ion_line", "platform_of", "render_bool", "render_int", "render_text",
+    "IonError", "ion_dumps", "ion_loads", "ion_line", "platform_of", "render_bool", "render_int", "render_text",
     "render_text_list", "render_with", "java_lines",
 ]
 
