@@ -87,6 +87,7 @@ def test_postgres_fetch_types_and_value_conversion(pg_url: str) -> None:
     username: postgres
     sql: SELECT * FROM pg_types ORDER BY id
     fetchType: FETCH_ONE
+    timeZoneId: UTC
 """, ctx)
     assert one["size"] == 1
     assert one["row"] == {"id": 1, "name": "a", "amount": 12.5, "day": "2024-01-02", "at": "2024-01-02T10:11:12",
@@ -211,9 +212,10 @@ def test_mysql_fetch_types_parameters_and_errors(my_url: str) -> None:
     run("    type: io.kestra.plugin.jdbc.mysql.Queries\n" + body + """    sql: |
       DROP TABLE IF EXISTS items;
       CREATE TABLE items (id int primary key, name varchar(20), price decimal(8,2), day date, at datetime,
-        t time, doc json);
-      INSERT INTO items VALUES (1, 'pen', 1.25, '2024-05-06', '2024-05-06 07:08:09', '10:11:12', '{"a": 1}'),
-        (2, 'ink', 10, '2024-05-07', '2024-05-07 00:00:00', '00:00:01', '[]');
+        t time, doc json, ts timestamp NULL);
+      INSERT INTO items VALUES (1, 'pen', 1.25, '2024-05-06', '2024-05-06 07:08:09', '10:11:12', '{"a": 1}',
+          '2024-05-06 07:08:09'),
+        (2, 'ink', 10, '2024-05-07', '2024-05-07 00:00:00', '00:00:01', '[]', NULL);
 """, ctx)
     one = run("    type: io.kestra.plugin.jdbc.mysql.Query\n" + body + """    sql: SELECT * FROM items WHERE name = :name
     parameters:
@@ -221,7 +223,7 @@ def test_mysql_fetch_types_parameters_and_errors(my_url: str) -> None:
     fetchType: FETCH_ONE
 """, ctx)
     assert one == {"row": {"id": 1, "name": "pen", "price": 1.25, "day": "2024-05-06", "at": "2024-05-06T07:08:09",
-                           "t": "10:11:12", "doc": '{"a": 1}'}, "size": 1}
+                           "t": "10:11:12", "doc": '{"a": 1}', "ts": "2024-05-06T07:08:09Z"}, "size": 1}
     stored = run("    type: io.kestra.plugin.jdbc.mysql.Query\n" + body
                  + "    sql: SELECT id, price FROM items ORDER BY id\n    fetchType: STORE\n", ctx)
     assert stored["size"] == 2
@@ -296,10 +298,13 @@ def test_duckdb_input_and_output_files(tmp_path: Path) -> None:
     sql: |
       CREATE TABLE d AS SELECT * FROM read_csv_auto('data.csv');
       COPY (SELECT id * 10 AS id FROM d ORDER BY id) TO '{{{{ outputFiles["out.csv"] }}}}' (HEADER);
-      SELECT sum(amount) AS total, {{'k': 1}} AS s, [1, 2] AS l, DATE '2024-01-01' AS day FROM d;
+      SELECT sum(amount) AS total, {{'k': 1}} AS s, [1, 2] AS l, DATE '2024-01-01' AS day,
+        TIMESTAMP '2024-01-01 10:00:00' AS ts, TIMESTAMPTZ '2024-01-01 10:00:00+02' AS tz FROM d;
     fetchType: FETCH_ONE
+    timeZoneId: Etc/UTC
 """, ctx)
-    assert out["outputs"] == [{"row": {"total": 6.5, "s": {"k": 1}, "l": [1, 2], "day": "2024-01-01"}, "size": 1}]
+    assert out["outputs"] == [{"row": {"total": 6.5, "s": {"k": 1}, "l": [1, 2], "day": "2024-01-01",
+                                       "ts": "2024-01-01T10:00:00Z", "tz": "2024-01-01T08:00:00Z"}, "size": 1}]
     assert read(ctx, out["outputFiles"]["out.csv"]) == "id\n10\n20\n"
 
 

@@ -346,8 +346,9 @@ class _Run:
                 row = {}
                 for label, column_type, value in zip(labels, types, values):
                     converted = self.dialect.convert(value, column_type) if value is not None else None
-                    if self.zone is not None and isinstance(converted, datetime) and converted.tzinfo:
-                        converted = converted.astimezone(self.zone)
+                    if isinstance(converted, datetime) and converted.tzinfo:
+                        # Kestra gives zoned timestamps in ``timeZoneId``, else in the worker's zone
+                        converted = converted.astimezone(self.zone) if self.zone else converted.astimezone()
                     row[label] = converted
                 yield row
                 produced += 1

@@ -10,6 +10,7 @@ of internal storage in; ``outputDbFile: true`` stores the database file as ``dat
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -122,6 +123,9 @@ class DuckdbDialect(Dialect):
         return [str(column[1]) for column in cursor.description or []]
 
     def convert(self, value: Any, column_type: Any) -> Any:
+        if column_type == "TIMESTAMP" and isinstance(value, datetime) and value.tzinfo is None:
+            # Kestra places DuckDB's TIMESTAMP values in the worker's zone (UTC here)
+            return value.replace(tzinfo=timezone.utc)
         if column_type == "JSON" and isinstance(value, str):
             try:
                 return json.loads(value)

@@ -7,7 +7,7 @@ MySQL's JDBC driver returns them.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from orchestrator.engine.plugins import RunContext, register
@@ -52,9 +52,13 @@ class MysqlDialect(Dialect):
                 from datetime import time
 
                 return time(seconds // 3600, seconds // 60 % 60, seconds % 60, value.microseconds)
+        if isinstance(value, datetime) and column_type == _TIMESTAMP:
+            # Kestra reads TIMESTAMP columns as instants (UTC), DATETIME ones as local date-times
+            return value.replace(tzinfo=timezone.utc)
         return common_value(value)
 
 
+_TIMESTAMP = 7  # pymysql.constants.FIELD_TYPE.TIMESTAMP
 _TIME = 11  # pymysql.constants.FIELD_TYPE.TIME
 
 
