@@ -235,6 +235,16 @@ def test_mysql_fetch_types_parameters_and_errors(my_url: str) -> None:
     fetchType: FETCH
 """, ctx)
     assert maria == {"rows": [{"n": 2}], "size": 1}
+    csv = ctx.platform.put_file(b"7,bag,3.5\n8,cap,2\n", "more.csv")
+    loaded = run("    type: io.kestra.plugin.jdbc.mysql.Query\n" + body + f"""    inputFile: "{csv}"
+    sql: LOAD DATA LOCAL INFILE '{{{{ inputFile }}}}' INTO TABLE items FIELDS TERMINATED BY ',' (id, name, price)
+""", ctx)
+    assert loaded == {}
+    assert run("    type: io.kestra.plugin.jdbc.mysql.Query\n" + body
+               + "    sql: SELECT name FROM items WHERE id > 6 ORDER BY id\n    fetchType: FETCH\n", ctx)["rows"] == [
+        {"name": "bag"}, {"name": "cap"}]
+    assert run("    type: io.kestra.plugin.jdbc.mysql.Query\n" + body + "    sql: DELETE FROM items WHERE id IN (7, 8)\n",
+               ctx) == {}
     with pytest.raises(TaskFailure, match="SQL query failed.*Duplicate entry"):
         run("    type: io.kestra.plugin.jdbc.mysql.Queries\n" + body
             + "    sql: INSERT INTO items (id) VALUES (3); INSERT INTO items (id) VALUES (1);\n", ctx)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from orchestrator.engine.plugins import register
 
 from ._base import JdbcQueries, JdbcQuery
-from .mysql import MysqlDialect
+from .mysql import MysqlDialect, MysqlQueryProps
 
 
 class MariadbDialect(MysqlDialect):
@@ -23,6 +23,7 @@ class Query(JdbcQuery):
 
     type = "io.kestra.plugin.jdbc.mariadb.Query"
     dialect = _DIALECT
+    Props = MysqlQueryProps
 
 
 @register

@@ -10,9 +10,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from orchestrator.engine.plugins import RunContext, register
+from typing import Optional
 
-from ._base import Dialect, JdbcQueries, JdbcQuery, common_value, jdbc_parts
+from orchestrator.engine.plugins import RunContext, register
+from orchestrator.plugins.core._common import Text
+from orchestrator.plugins.core.storage import render_text
+
+from . import _files
+from ._base import Dialect, JdbcQueries, JdbcQuery, JdbcQueryProps, common_value, jdbc_parts
 
 
 class MysqlDialect(Dialect):
@@ -23,6 +28,22 @@ class MysqlDialect(Dialect):
         import pymysql
 
         return (pymysql.MySQLError,)
+
+    def prepare(self, ctx: RunContext, props: dict[str, Any]) -> dict[str, Any]:
+        """``inputFile`` (a ``kestra://`` file) is copied to the working directory for
+        ``LOAD DATA LOCAL INFILE '{{ inputFile }}'``."""
+        state: dict[str, Any] = {}
+        source = render_text(ctx, props.get("inputFile"))
+        if source:
+            target = _files.working_dir(ctx, state) / "inputFile"
+            _files.fetch_into(ctx, source, target, "inputFile")
+            state["variables"] = {"inputFile": str(target)}
+            state["local_infile"] = True
+        return state
+
+    def finish(self, ctx: RunContext, props: dict[str, Any], state: dict[str, Any],
+               outputs: dict[str, Any]) -> None:
+        _files.cleanup(state)
 
     def connect(self, ctx: RunContext, url: str, username: str | None, password: str | None,
                 props: dict[str, Any]) -> Any:
@@ -43,6 +64,8 @@ class MysqlDialect(Dialect):
         if str(params.get("useSSL", params.get("sslMode", ""))).lower() in ("true", "required", "verify_ca",
                                                                            "verify_identity"):
             kwargs["ssl"] = {}
+        if props.get("local_infile"):
+            kwargs["local_infile"] = True
         return pymysql.connect(**kwargs)
 
     def convert(self, value: Any, column_type: Any) -> Any:
@@ -65,12 +88,17 @@ _TIME = 11  # pymysql.constants.FIELD_TYPE.TIME
 _DIALECT = MysqlDialect()
 
 
+class MysqlQueryProps(JdbcQueryProps):
+    inputFile: Optional[Text] = None
+
+
 @register
 class Query(JdbcQuery):
     """Run one SQL statement on MySQL or MariaDB."""
 
     type = "io.kestra.plugin.jdbc.mysql.Query"
     dialect = _DIALECT
+    Props = MysqlQueryProps
 
 
 @register

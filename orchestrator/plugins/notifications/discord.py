@@ -30,6 +30,7 @@ class DiscordIncomingWebhook(CorePlugin):
     """Send ``payload`` (JSON) to a Discord incoming webhook."""
 
     type = "io.kestra.plugin.notifications.discord.DiscordIncomingWebhook"
+    aliases = ("io.kestra.plugin.discord.DiscordIncomingWebhook",)
     kind = RUNNABLE
     Props = DiscordProps
 
@@ -102,6 +103,7 @@ class DiscordExecution(CorePlugin):
     """Send the summary of an execution to Discord."""
 
     type = "io.kestra.plugin.notifications.discord.DiscordExecution"
+    aliases = ("io.kestra.plugin.discord.DiscordExecution",)
     kind = RUNNABLE
     Props = DiscordExecutionProps
 

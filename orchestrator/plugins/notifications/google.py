@@ -21,6 +21,7 @@ class GoogleChatIncomingWebhook(CorePlugin):
     """Send ``payload`` (JSON) to a Google Chat incoming webhook, as written."""
 
     type = "io.kestra.plugin.notifications.google.GoogleChatIncomingWebhook"
+    aliases = ("io.kestra.plugin.googleworkspace.chat.GoogleChatIncomingWebhook",)
     kind = RUNNABLE
     Props = GoogleChatProps
 
@@ -49,6 +50,7 @@ class GoogleChatExecution(CorePlugin):
     """Send the summary of an execution to Google Chat."""
 
     type = "io.kestra.plugin.notifications.google.GoogleChatExecution"
+    aliases = ("io.kestra.plugin.googleworkspace.chat.GoogleChatExecution",)
     kind = RUNNABLE
     Props = GoogleChatExecutionProps
 

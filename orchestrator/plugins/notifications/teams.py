@@ -19,6 +19,7 @@ class TeamsIncomingWebhook(CorePlugin):
     """Send ``payload`` (a JSON message card) to a Microsoft Teams incoming webhook, as written."""
 
     type = "io.kestra.plugin.notifications.teams.TeamsIncomingWebhook"
+    aliases = ("io.kestra.plugin.microsoft365.teams.TeamsIncomingWebhook",)
     kind = RUNNABLE
     Props = TeamsProps
 
@@ -67,6 +68,7 @@ class TeamsExecution(CorePlugin):
     """Send the summary of an execution to Microsoft Teams as a message card."""
 
     type = "io.kestra.plugin.notifications.teams.TeamsExecution"
+    aliases = ("io.kestra.plugin.microsoft365.teams.TeamsExecution",)
     kind = RUNNABLE
     Props = TeamsExecutionProps
 
