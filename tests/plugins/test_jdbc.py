@@ -356,3 +356,63 @@ def test_flow_validation_reports_bad_properties() -> None:
         parse_flow("id: f\nnamespace: company.team\ntasks:\n  - id: q\n    type: io.kestra.plugin.jdbc.postgresql.Query\n"
                    "    sql: SELECT 1\n")
 
+
+
+# --- kill and timeout -----------------------------------------------------------------------------------
+
+class KillableCtx(Ctx):
+    """A run context with a worker's kill flag."""
+
+    def __init__(self, **kwargs: Any):
+        import threading
+
+        super().__init__(**kwargs)
+        self.killed = threading.Event()
+
+    def kill_when(self, condition: Any) -> None:
+        import threading
+        import time
+
+        def watch() -> None:
+            deadline = time.monotonic() + 30
+            while not condition() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.killed.set()
+
+        threading.Thread(target=watch, daemon=True).start()
+
+
+def _pg_sleeping() -> bool:
+    with psycopg.connect(host=PG_HOST, port=5432, user="postgres", dbname=DB) as conn:
+        return bool(conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'"
+                                 " AND state = 'active'").fetchone()[0])
+
+
+def _my_sleeping() -> bool:
+    conn = pymysql.connect(host=MY_HOST, port=3306, user="root", password="")
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM information_schema.processlist WHERE info LIKE 'SELECT sleep(60)%'")
+            return bool(cursor.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_killing_the_attempt_cancels_the_running_statement(pg_url: str, my_url: str) -> None:
+    from orchestrator.engine.errors import TaskKilled
+
+    ctx = KillableCtx()
+    ctx.kill_when(_pg_sleeping)
+    with pytest.raises(TaskKilled, match="Killed"):
+        run(f"    type: io.kestra.plugin.jdbc.postgresql.Query\n    url: {pg_url}\n    username: postgres\n"
+            "    sql: SELECT pg_sleep(60)\n", ctx)
+    ctx = KillableCtx()
+    ctx.kill_when(_my_sleeping)
+    with pytest.raises(TaskKilled, match="Killed"):
+        run(f"    type: io.kestra.plugin.jdbc.mysql.Queries\n    url: {my_url}\n    username: root\n"
+            "    sql: SELECT sleep(60); SELECT 1;\n", ctx)
+    ctx = KillableCtx()
+    ctx.kill_when(lambda: True)
+    with pytest.raises(TaskKilled, match="Killed"):
+        run("    type: io.kestra.plugin.jdbc.duckdb.Query\n"
+            "    sql: SELECT count(*) FROM range(100000000000) a\n", ctx)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from orchestrator.plugins.core.storage import ion_loads
 
+from .test_jdbc import pg_url  # noqa: F401 - the module's PostgreSQL database fixture
+
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
 EXAMPLES = ("sql_duckdb_sqlite.yaml", "sql_postgres.yaml", "notifications.yaml", "purge_kv.yaml")
 
@@ -30,3 +32,26 @@ def test_embedded_sql_example_runs(run_flow, settings, tmp_path: Path) -> None:
     platform = Platform("company.team.sql", "sql-embedded", execution.id)
     rows = ion_loads(platform.read_text(outputs["duckdb"]["uri"]))
     assert [(r["customer"], r["total"], r["orders"]) for r in rows] == [("ada", 19.75, 2), ("grace", 4.0, 1)]
+
+
+TIMEOUT_FLOW = """
+id: slow-sql
+namespace: company.team
+tasks:
+  - id: slow
+    type: io.kestra.plugin.jdbc.postgresql.Query
+    url: "{pg_url}"
+    username: postgres
+    sql: SELECT pg_sleep(60)
+    timeout: PT1S
+"""
+
+
+def test_a_task_timeout_cancels_the_query(run_flow, settings, tmp_path: Path, pg_url: str) -> None:  # noqa: F811
+    from flows_app.models import LogEntry
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    execution = run_flow(TIMEOUT_FLOW.format(pg_url=pg_url), timeout=30)
+    assert execution.state.current == "FAILED"
+    messages = list(LogEntry.objects.filter(execution_id=execution.id, level="ERROR").values_list("message", flat=True))
+    assert "Timeout after PT1S" in messages

@@ -23,6 +23,7 @@ import base64
 import json
 import logging
 import re
+import threading
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -31,12 +32,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlparse
 
-from orchestrator.engine.errors import TaskFailure
+from orchestrator.engine.errors import TaskFailure, TaskKilled
 from orchestrator.engine.plugins import RUNNABLE, RunContext
 from orchestrator.plugins.core._common import CorePlugin, Props, Text
 from orchestrator.plugins.core.storage import ion_dumps, platform_of, render_bool, render_int, render_text
 
 log = logging.getLogger("celestra.plugins.jdbc")
+
+
+def cleanup(state: dict[str, Any]) -> None:
+    """Remove the working directory a dialect created for the run (none inside a WorkingDirectory)."""
+    from . import _files
+
+    _files.cleanup(state)
 
 FetchType = Literal["NONE", "FETCH_ONE", "FETCH", "STORE"]
 FETCH_TYPES = ("NONE", "FETCH_ONE", "FETCH", "STORE")
@@ -78,6 +86,9 @@ class Dialect:
     def finish(self, ctx: RunContext, props: dict[str, Any], state: dict[str, Any],
                outputs: dict[str, Any]) -> None:
         """Outputs beyond the query's (DuckDB's ``outputFiles``, ``databaseUri``...)."""
+
+    def cancel(self, connection: Any, state: dict[str, Any]) -> None:
+        """Ask the database to stop the statement running on ``connection`` (from another thread)."""
 
 
 def common_value(value: Any) -> Any:
@@ -386,6 +397,50 @@ class JdbcBase(CorePlugin):
                    {"fetch": "true" if fetching else "false", "store": "true" if run.fetch_type == "STORE" else "false"})
 
 
+class _Watchdog:
+    """Cancels the running statement when the attempt is killed or its ``timeout`` passes.
+
+    A worker's run context carries a ``killed`` event and ``timed_out()``; the statement runs in the
+    driver and does not look at them, so a thread does and asks the database to cancel it (Kestra's
+    ``kill()`` cancels the JDBC statement the same way).
+    """
+
+    def __init__(self, ctx: RunContext, dialect: Dialect, connection: Any, state: dict[str, Any]):
+        self.ctx, self.dialect, self.connection, self.state = ctx, dialect, connection, state
+        self.fired: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "_Watchdog":
+        if getattr(self.ctx, "killed", None) is not None or callable(getattr(self.ctx, "timed_out", None)):
+            self._thread = threading.Thread(target=self._watch, name="celestra-sql-watchdog", daemon=True)
+            self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        killed = getattr(self.ctx, "killed", None)
+        timed_out = getattr(self.ctx, "timed_out", None)
+        while not self._stop.wait(0.1):
+            reason = "Killed" if killed is not None and killed.is_set() else \
+                "Timeout" if callable(timed_out) and timed_out() else None
+            if reason:
+                self.fired = reason
+                try:
+                    self.dialect.cancel(self.connection, self.state)
+                except Exception:  # noqa: BLE001 - the statement may have ended meanwhile
+                    log.debug("cancel failed", exc_info=True)
+                return
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def check(self) -> None:
+        if self.fired:
+            raise TaskKilled(self.fired)
+
+
 class JdbcQuery(JdbcBase):
     """One SQL statement (``afterSQL`` after it, in the same transaction)."""
 
@@ -394,6 +449,12 @@ class JdbcQuery(JdbcBase):
     def run(self, ctx: RunContext) -> dict[str, Any] | None:
         run = _Run(self, ctx)
         state = self.dialect.prepare(ctx, self.task.props)
+        try:
+            return self._run(ctx, run, state)
+        finally:
+            cleanup(state)
+
+    def _run(self, ctx: RunContext, run: _Run, state: dict[str, Any]) -> dict[str, Any]:
         sql = run.render_sql(self.task.props.get("sql"), state)
         statements = split_statements(sql)
         if len(statements) > 1:
@@ -406,23 +467,27 @@ class JdbcQuery(JdbcBase):
                               "statement. Use the Queries task to run multiple statements.")
         connection = run.connect(state)
         outputs: dict[str, Any] = {}
+        watchdog = _Watchdog(ctx, self.dialect, connection, state)
         try:
-            cursor = connection.cursor()
-            try:
-                if statements:
-                    run.execute(cursor, statements[0])
-                    if self.dialect.has_result(cursor, statements[0]):
-                        outputs = run.result(cursor)
-                if after_sql and after_sql.strip():
-                    run.execute(cursor, after_sql)
-            finally:
-                _close(cursor)
-            connection.commit()
-        except TaskFailure:
+            with watchdog:
+                cursor = connection.cursor()
+                try:
+                    if statements:
+                        run.execute(cursor, statements[0])
+                        if self.dialect.has_result(cursor, statements[0]):
+                            outputs = run.result(cursor)
+                    if after_sql and after_sql.strip():
+                        run.execute(cursor, after_sql)
+                finally:
+                    _close(cursor)
+                watchdog.check()
+                connection.commit()
+        except (TaskFailure, TaskKilled):
             _rollback(connection)
             raise
         except self.dialect.errors() as exc:
             _rollback(connection)
+            watchdog.check()
             raise TaskFailure(f"SQL query failed: {_message(exc)}") from None
         finally:
             _close(connection)
@@ -439,34 +504,45 @@ class JdbcQueries(JdbcBase):
     def run(self, ctx: RunContext) -> dict[str, Any] | None:
         run = _Run(self, ctx)
         state = self.dialect.prepare(ctx, self.task.props)
+        try:
+            return self._run(ctx, run, state)
+        finally:
+            cleanup(state)
+
+    def _run(self, ctx: RunContext, run: _Run, state: dict[str, Any]) -> dict[str, Any]:
         statements = split_statements(run.render_sql(self.task.props.get("sql"), state))
         transactional = render_bool(ctx, self.task.props.get("transaction"), True)
         connection = run.connect(state)
         results: list[dict[str, Any]] = []
         total = 0
+        watchdog = _Watchdog(ctx, self.dialect, connection, state)
         try:
-            cursor = connection.cursor()
-            try:
-                for index, statement in enumerate(statements):
-                    try:
-                        run.execute(cursor, statement)
-                    except self.dialect.errors() as exc:
-                        raise TaskFailure(f"SQL query failed on statement {index + 1} "
-                                          f"({_shorten(statement)}): {_message(exc)}") from None
-                    if self.dialect.has_result(cursor, statement):
-                        result = run.result(cursor)
-                        total += result.get("size") or 0
-                        results.append(result)
-                    if not transactional:
-                        connection.commit()
-            finally:
-                _close(cursor)
-            connection.commit()
-        except TaskFailure:
+            with watchdog:
+                cursor = connection.cursor()
+                try:
+                    for index, statement in enumerate(statements):
+                        try:
+                            run.execute(cursor, statement)
+                        except self.dialect.errors() as exc:
+                            watchdog.check()
+                            raise TaskFailure(f"SQL query failed on statement {index + 1} "
+                                              f"({_shorten(statement)}): {_message(exc)}") from None
+                        if self.dialect.has_result(cursor, statement):
+                            result = run.result(cursor)
+                            total += result.get("size") or 0
+                            results.append(result)
+                        if not transactional:
+                            connection.commit()
+                        watchdog.check()  # a killed attempt runs no further statement
+                finally:
+                    _close(cursor)
+                connection.commit()
+        except (TaskFailure, TaskKilled):
             _rollback(connection)
             raise
         except self.dialect.errors() as exc:
             _rollback(connection)
+            watchdog.check()
             raise TaskFailure(f"SQL query failed: {_message(exc)}") from None
         finally:
             _close(connection)

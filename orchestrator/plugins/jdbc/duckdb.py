@@ -41,6 +41,13 @@ class DuckdbDialect(Dialect):
 
     def prepare(self, ctx: RunContext, props: dict[str, Any]) -> dict[str, Any]:
         state: dict[str, Any] = {}
+        try:
+            return self._prepare(ctx, props, state)
+        except BaseException:
+            _files.cleanup(state)
+            raise
+
+    def _prepare(self, ctx: RunContext, props: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         url = (render_text(ctx, props.get("url")) or DEFAULT_URL).strip()
         path = url[len(DEFAULT_URL):] if url.startswith(DEFAULT_URL) else ""
         if path and path != ":memory:" and Path(path).is_absolute():
@@ -135,23 +142,23 @@ class DuckdbDialect(Dialect):
 
     def finish(self, ctx: RunContext, props: dict[str, Any], state: dict[str, Any],
                outputs: dict[str, Any]) -> None:
-        try:
-            platform = platform_of(ctx)
-            files = state.get("output_files") or {}
-            if files:
-                stored = {}
-                for name, path in files.items():
-                    file = Path(path)
-                    if file.exists():
-                        stored[name] = platform.put_file(file.read_bytes(), file.name)
-                    else:
-                        log.info("output file '%s' was not written by the SQL", name)
-                outputs["outputFiles"] = stored
-            database = state.get("database")
-            if state.get("output_db") and database and database != ":memory:" and Path(database).exists():
-                outputs["databaseUri"] = platform.put_file(Path(database).read_bytes(), Path(database).name)
-        finally:
-            _files.cleanup(state)
+        platform = platform_of(ctx)
+        files = state.get("output_files") or {}
+        if files:
+            stored = {}
+            for name, path in files.items():
+                file = Path(path)
+                if file.exists():
+                    stored[name] = platform.put_file(file.read_bytes(), file.name)
+                else:
+                    log.info("output file '%s' was not written by the SQL", name)
+            outputs["outputFiles"] = stored
+        database = state.get("database")
+        if state.get("output_db") and database and database != ":memory:" and Path(database).exists():
+            outputs["databaseUri"] = platform.put_file(Path(database).read_bytes(), Path(database).name)
+
+    def cancel(self, connection: Any, state: dict[str, Any]) -> None:
+        connection.connection.interrupt()
 
 
 class _Transactional:

@@ -41,9 +41,16 @@ class MysqlDialect(Dialect):
             state["local_infile"] = True
         return state
 
-    def finish(self, ctx: RunContext, props: dict[str, Any], state: dict[str, Any],
-               outputs: dict[str, Any]) -> None:
-        _files.cleanup(state)
+    def cancel(self, connection: Any, state: dict[str, Any]) -> None:
+        # MySQL cancels a statement from another connection: KILL QUERY <connection id>
+        import pymysql
+
+        killer = pymysql.connect(**state["connect_kwargs"])
+        try:
+            with killer.cursor() as cursor:
+                cursor.execute("KILL QUERY %s", (connection.thread_id(),))
+        finally:
+            killer.close()
 
     def connect(self, ctx: RunContext, url: str, username: str | None, password: str | None,
                 props: dict[str, Any]) -> Any:
@@ -64,6 +71,7 @@ class MysqlDialect(Dialect):
         if str(params.get("useSSL", params.get("sslMode", ""))).lower() in ("true", "required", "verify_ca",
                                                                            "verify_identity"):
             kwargs["ssl"] = {}
+        props["connect_kwargs"] = dict(kwargs, autocommit=True)
         if props.get("local_infile"):
             kwargs["local_infile"] = True
         return pymysql.connect(**kwargs)

@@ -81,6 +81,9 @@ class PostgresDialect(Dialect):
     def column_types(self, cursor: Any) -> list[Any]:
         return [column.type_code for column in cursor.description or []]
 
+    def cancel(self, connection: Any, state: dict[str, Any]) -> None:
+        connection.cancel_safe(timeout=10)
+
     def convert(self, value: Any, column_type: Any) -> Any:
         if isinstance(value, timedelta):
             return iso_interval(value)

@@ -30,6 +30,13 @@ class SqliteDialect(Dialect):
 
     def prepare(self, ctx: RunContext, props: dict[str, Any]) -> dict[str, Any]:
         state: dict[str, Any] = {}
+        try:
+            return self._prepare(ctx, props, state)
+        except BaseException:
+            _files.cleanup(state)
+            raise
+
+    def _prepare(self, ctx: RunContext, props: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         source = render_text(ctx, props.get("sqliteFile"))
         output = render_bool(ctx, props.get("outputDbFile"), False)
         url = (render_text(ctx, props.get("url")) or "jdbc:sqlite:").strip()
@@ -61,13 +68,13 @@ class SqliteDialect(Dialect):
 
     def finish(self, ctx: RunContext, props: dict[str, Any], state: dict[str, Any],
                outputs: dict[str, Any]) -> None:
-        try:
-            if state.get("output") and state.get("database"):
-                path = Path(state["database"])
-                if path.exists():
-                    outputs["databaseUri"] = platform_of(ctx).put_file(path.read_bytes(), path.name)
-        finally:
-            _files.cleanup(state)
+        if state.get("output") and state.get("database"):
+            path = Path(state["database"])
+            if path.exists():
+                outputs["databaseUri"] = platform_of(ctx).put_file(path.read_bytes(), path.name)
+
+    def cancel(self, connection: Any, state: dict[str, Any]) -> None:
+        connection.interrupt()
 
 
 _DIALECT = SqliteDialect()
