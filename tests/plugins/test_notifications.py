@@ -311,7 +311,7 @@ def test_mail_execution_and_smtp_errors(smtp: tuple[Mailbox, int]) -> None:
     assert "<strong>Team :</strong> data" in html
     assert 'href="http://celestra.example/ui/main/executions/prod.sales/nightly/exec-failed"' in html
     assert "Final task ID: load" in message.get_body(("plain",)).get_content()
-    base = f"""    type: io.kestra.plugin.email.MailSend
+    base = """    type: io.kestra.plugin.email.MailSend
     host: 127.0.0.1
     from: celestra@example.com
     to: ops@example.com

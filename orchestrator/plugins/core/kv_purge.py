@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict
 
@@ -33,9 +33,9 @@ class _Behavior(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["key", "version", "KEY", "VERSION"] = "key"
-    expiredOnly: Union[bool, str] = True
+    expiredOnly: bool = True
     before: Optional[Text] = None
-    keepAmount: Optional[Union[int, str]] = None
+    keepAmount: Optional[int] = None
 
 
 def wildcard(pattern: str) -> re.Pattern[str]:
@@ -73,11 +73,11 @@ class PurgeKV(CorePlugin):
 
     class Props(Props):
         keyPattern: Optional[Text] = None
-        namespaces: Optional[Union[list[Text], str]] = None
+        namespaces: Optional[list[Text]] = None
         namespacePattern: Optional[Text] = None
         behavior: Optional[_Behavior] = None
-        includeChildNamespaces: Union[bool, str] = True
-        expiredOnly: Optional[Union[bool, str]] = None
+        includeChildNamespaces: bool = True
+        expiredOnly: Optional[bool] = None
 
     def run(self, ctx: RunContext) -> dict[str, Any] | None:
         props = self.task.props

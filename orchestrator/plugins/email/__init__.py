@@ -41,13 +41,13 @@ class Attachment(BaseModel):
 
 class MailProps(Props):
     host: Optional[Text] = None
-    port: Optional[Union[int, str]] = None
+    port: Optional[int] = None
     username: Optional[Text] = None
     password: Optional[Text] = None
-    transportStrategy: Union[Strategy, str] = "SMTPS"
-    sessionTimeout: Union[int, str] = 10000
-    verifyServerIdentity: Union[bool, str] = True
-    trustedHosts: Optional[Union[list[Text], str]] = None
+    transportStrategy: Strategy = "SMTPS"
+    sessionTimeout: int = 10000
+    verifyServerIdentity: bool = True
+    trustedHosts: Optional[list[Text]] = None
     # ``from`` is a Python keyword: the flow writes ``from``
     from_: Optional[Text] = Field(default=None, alias="from")
     to: Optional[Text] = None
@@ -65,7 +65,7 @@ def _addresses(value: str | None, prop: str) -> list[str]:
     parts = [p.strip() for p in re.split(r"[;,]", value) if p.strip()]
     pairs = getaddresses(parts)
     out = []
-    for (name, address), raw in zip(pairs, parts):
+    for (_name, address), raw in zip(pairs, parts, strict=True):
         if "@" not in address:
             raise TaskFailure(f"Invalid property '{prop}': '{raw}' is not an e-mail address")
         out.append(raw)

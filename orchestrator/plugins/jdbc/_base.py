@@ -27,7 +27,7 @@ import threading
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from typing import Any, ClassVar, Literal, Optional, Union
+from typing import Any, ClassVar, Literal, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlparse
@@ -260,12 +260,12 @@ class JdbcConnection(Props):
 
 class JdbcQueryProps(JdbcConnection):
     sql: Text
-    parameters: Optional[Union[dict[str, Any], str]] = None
-    fetchType: Union[FetchType, str] = "NONE"
-    fetchSize: Union[int, str] = 10000
+    parameters: Optional[dict[str, Any]] = None
+    fetchType: FetchType = "NONE"
+    fetchSize: int = 10000
     afterSQL: Optional[Text] = None
-    connectionPooling: Union[bool, str] = True
-    connectionPoolSize: Union[int, str] = 10
+    connectionPooling: bool = True
+    connectionPoolSize: int = 10
     # deprecated since Kestra 0.19, still read
     store: bool = False
     fetchOne: bool = False
@@ -273,7 +273,7 @@ class JdbcQueryProps(JdbcConnection):
 
 
 class JdbcQueriesProps(JdbcQueryProps):
-    transaction: Union[bool, str] = True
+    transaction: bool = True
 
 
 class _Run:
@@ -355,7 +355,7 @@ class _Run:
                 return
             for values in batch:
                 row = {}
-                for label, column_type, value in zip(labels, types, values):
+                for label, column_type, value in zip(labels, types, values, strict=True):
                     converted = self.dialect.convert(value, column_type) if value is not None else None
                     if isinstance(converted, datetime) and converted.tzinfo:
                         # Kestra gives zoned timestamps in ``timeZoneId``, else in the worker's zone

@@ -212,19 +212,19 @@ _DIALECT = DuckdbDialect()
 class DuckdbQueryProps(JdbcQueryProps):
     url: Text = DEFAULT_URL
     inputFiles: Optional[Union[dict[str, Any], str]] = None
-    outputFiles: Optional[Union[list[Text], str]] = None
+    outputFiles: Optional[list[Text]] = None
     databaseUri: Optional[Text] = None
-    outputDbFile: Union[bool, str] = False
-    communityExtensions: Optional[Union[list[Text], str]] = None
+    outputDbFile: bool = False
+    communityExtensions: Optional[list[Text]] = None
 
 
 class DuckdbQueriesProps(JdbcQueriesProps):
     url: Text = DEFAULT_URL
     inputFiles: Optional[Union[dict[str, Any], str]] = None
-    outputFiles: Optional[Union[list[Text], str]] = None
+    outputFiles: Optional[list[Text]] = None
     databaseUri: Optional[Text] = None
-    outputDbFile: Union[bool, str] = False
-    communityExtensions: Optional[Union[list[Text], str]] = None
+    outputDbFile: bool = False
+    communityExtensions: Optional[list[Text]] = None
 
 
 @register

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional
 
 from pydantic import Field
 
@@ -101,8 +101,8 @@ DIALECT = PostgresDialect()
 
 
 class _SslProps(Props):
-    ssl: Union[bool, str] = False
-    sslMode: Optional[Union[SslMode, str]] = None
+    ssl: bool = False
+    sslMode: Optional[SslMode] = None
     sslRootCert: Optional[Text] = None
     sslCert: Optional[Text] = None
     sslKey: Optional[Text] = None
@@ -168,20 +168,20 @@ class Queries(JdbcQueries):
 
 class CopyProps(JdbcConnection, _SslProps):
     table: Optional[Text] = None
-    columns: Optional[Union[list[Text], str]] = None
-    format: Union[Literal["TEXT", "CSV", "BINARY"], str] = "TEXT"
-    oids: Optional[Union[bool, str]] = None
-    freeze: Optional[Union[bool, str]] = None
+    columns: Optional[list[Text]] = None
+    format: Literal["TEXT", "CSV", "BINARY"] = "TEXT"
+    oids: Optional[bool] = None
+    freeze: Optional[bool] = None
     delimiter: Optional[Text] = None
     nullString: Optional[Text] = None
-    header: Optional[Union[bool, str]] = None
+    header: Optional[bool] = None
     quote: Optional[Text] = None
     escape: Optional[Text] = None
-    forceQuote: Optional[Union[list[Text], str]] = None
-    forceNotNull: Optional[Union[list[Text], str]] = None
-    forceNull: Optional[Union[list[Text], str]] = None
+    forceQuote: Optional[list[Text]] = None
+    forceNotNull: Optional[list[Text]] = None
+    forceNull: Optional[list[Text]] = None
     encoding: Optional[Text] = None
-    socketTimeout: Optional[Union[int, str]] = None
+    socketTimeout: Optional[int] = None
 
 
 def _literal(value: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from orchestrator.engine.plugins import RunContext, register
 from orchestrator.plugins.core._common import Text
@@ -83,13 +83,13 @@ _DIALECT = SqliteDialect()
 class SqliteQueryProps(JdbcQueryProps):
     url: Text = "jdbc:sqlite:"
     sqliteFile: Optional[Text] = None
-    outputDbFile: Union[bool, str] = False
+    outputDbFile: bool = False
 
 
 class SqliteQueriesProps(JdbcQueriesProps):
     url: Text = "jdbc:sqlite:"
     sqliteFile: Optional[Text] = None
-    outputDbFile: Union[bool, str] = False
+    outputDbFile: bool = False
 
 
 @register

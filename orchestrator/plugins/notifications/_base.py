@@ -17,7 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict
 
@@ -42,7 +42,7 @@ class _Open(BaseModel):
 class _Proxy(_Open):
     type: Optional[Text] = None
     address: Optional[Text] = None
-    port: Optional[Union[int, str]] = None
+    port: Optional[int] = None
     username: Optional[Text] = None
     password: Optional[Text] = None
 
@@ -52,9 +52,9 @@ class RequestOptions(_Open):
     readTimeout: Optional[Duration] = None
     readIdleTimeout: Optional[Duration] = None
     connectionPoolIdleTimeout: Optional[Duration] = None
-    maxContentLength: Optional[Union[int, str]] = None
+    maxContentLength: Optional[int] = None
     defaultCharset: Optional[Text] = None
-    headers: Optional[Union[dict[str, Text], str]] = None
+    headers: Optional[dict[str, Text]] = None
     proxy: Optional[_Proxy] = None
 
 
@@ -65,7 +65,7 @@ class WebhookProps(Props):
 
 class ExecutionProps(Props):
     executionId: Text = CURRENT_EXECUTION
-    customFields: Optional[Union[dict[str, Any], str]] = None
+    customFields: Optional[dict[str, Any]] = None
     customMessage: Optional[Text] = None
 
 

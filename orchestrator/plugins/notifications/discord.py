@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict
 
@@ -81,7 +81,7 @@ def embed_map(ctx: RunContext, embed: dict[str, Any], avatar_url: str | None) ->
 class DiscordExecutionProps(DiscordProps, ExecutionProps):
     username: Optional[Text] = None
     avatarUrl: Optional[Text] = None
-    embedList: Optional[Union[list[Embed], str]] = None
+    embedList: Optional[list[Embed]] = None
     content: Optional[Text] = None
     templateUri: Optional[Text] = None
     templateRenderMap: Optional[dict[str, Any]] = None
