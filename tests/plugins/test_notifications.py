@@ -38,6 +38,8 @@ class Receiver:
                                               "body": body.decode("utf-8")})
                 code = 500 if self.path.startswith("/fail") else 200
                 answer = b"no luck" if code == 500 else b"ok"
+                if "/sendMessage" in self.path:  # Telegram's Bot API
+                    answer = json.dumps({"ok": "/botbad" not in self.path}).encode()
                 self.send_response(code)
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
@@ -326,3 +328,83 @@ def test_mail_execution_and_smtp_errors(smtp: tuple[Mailbox, int]) -> None:
         run(base + f"    port: {port}\n    transportStrategy: SMTP_TLS\n", ctx)
     with pytest.raises(TaskFailure, match="Invalid property 'to': 'nobody' is not an e-mail address"):
         run(base.replace("to: ops@example.com", "to: nobody") + f"    port: {port}\n", ctx)
+
+
+# --- Zulip, Telegram ------------------------------------------------------------------------------------
+
+def test_zulip_and_telegram(receiver: Receiver) -> None:
+    ctx = ctx_with_executions(trigger={"executionId": "exec-failed", "state": "FAILED"})
+    run(f"""    type: io.kestra.plugin.zulip.ZulipExecution
+    url: "{receiver.url}/zulip"
+    executionId: exec-failed
+    customFields:
+      Env: prod
+""", ctx)
+    fields = receiver.last_json()["attachments"][0]["fields"]
+    assert [f["title"] for f in fields] == ["Namespace", "Flow ID", "Execution ID", "Execution Status",
+                                            "Final task ID", "Env"]
+    run(f"""    type: io.kestra.plugin.notifications.telegram.TelegramSend
+    endpointOverride: "{receiver.url}"
+    token: "123:abc"
+    channel: "-100200"
+    parseMode: HTML
+    payload: "<b>{{{{ flow.id }}}}</b> done"
+""", ctx)
+    assert receiver.requests[-1]["path"] == "/bot123:abc/sendMessage"
+    assert receiver.last_json() == {"chat_id": "-100200", "text": "<b>alerts</b> done", "parse_mode": "HTML"}
+    run(f"""    type: io.kestra.plugin.telegram.TelegramExecution
+    endpointOverride: "{receiver.url}"
+    token: "123:abc"
+    channel: "-100200"
+    executionId: exec-failed
+""", ctx)
+    assert receiver.last_json()["text"] == (
+        "<prod.sales nightly exec-failed ➛ FAILED - Final task ID ➛ load> Failed on task `load` after 00:01:02.345 "
+        "(http://celestra.example/ui/main/executions/prod.sales/nightly/exec-failed)")
+    with pytest.raises(TaskFailure, match="Unable to send Telegram message"):
+        run(f"""    type: io.kestra.plugin.notifications.telegram.TelegramSend
+    endpointOverride: "{receiver.url}"
+    token: "bad"
+    channel: "1"
+    payload: hi
+""", ctx)
+
+
+# --- PagerDuty, Opsgenie --------------------------------------------------------------------------------
+
+def test_pagerduty_and_opsgenie(receiver: Receiver) -> None:
+    ctx = ctx_with_executions(trigger={"executionId": "exec-failed", "state": "FAILED"})
+    run(f"""    type: io.kestra.plugin.pagerduty.PagerDutyExecution
+    url: "{receiver.url}/v2/enqueue"
+    executionId: exec-failed
+    routingKey: rk-1
+    payloadSummary: "Nightly failed"
+""", ctx)
+    event = receiver.last_json()
+    assert event["routing_key"] == "rk-1" and event["event_action"] == "trigger"
+    payload = event["payload"]
+    assert payload["summary"] == "Nightly failed" and payload["severity"] == "error"
+    assert payload["source"] == "prod.sales exec-failed" and "timestamp" in payload
+    assert payload["custom_details"][2] == {"title": "Final task ID", "value": "load"}
+    assert event["links"][0]["text"] == "Failed on task `load` after 00:01:02.345"
+    run(f"""    type: io.kestra.plugin.notifications.opsgenie.OpsgenieExecution
+    url: "{receiver.url}/v2/alerts"
+    authorizationToken: GenieKey k-1
+    executionId: exec-failed
+    message: Nightly failed
+    priority: P1
+    responders:
+      team-id: team
+    tags: [prod, nightly]
+""", ctx)
+    assert receiver.requests[-1]["headers"]["Authorization"] == "GenieKey k-1"
+    alert = receiver.last_json()
+    assert alert["message"] == "Nightly failed" and alert["priority"] == "P1" and alert["tags"] == ["prod", "nightly"]
+    assert alert["responders"] == [{"id": "team-id", "type": "team"}]
+    assert alert["description"].startswith("*<http://celestra.example/ui/main/executions/prod.sales/nightly/"
+                                           "exec-failed|[prod.sales] nightly ➛ FAILED - Final task ID load>*")
+    run(f"""    type: io.kestra.plugin.notifications.pagerduty.PagerDutyAlert
+    url: "{receiver.url}/v2/enqueue"
+    payload: '{{"routing_key": "rk", "event_action": "trigger"}}'
+""", ctx)
+    assert receiver.last_json() == {"routing_key": "rk", "event_action": "trigger"}

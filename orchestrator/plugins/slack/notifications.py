@@ -68,8 +68,9 @@ class SlackIncomingWebhook(CorePlugin):
         return None
 
 
-def execution_payload(summary: dict[str, Any]) -> dict[str, Any]:
-    """The Slack message of an execution summary (the fields of Kestra's slack template)."""
+def execution_payload(summary: dict[str, Any], final_task_last: bool = True) -> dict[str, Any]:
+    """The Slack message of an execution summary (the fields of Kestra's slack template; Zulip's
+    template, Slack-compatible, lists the final task before the custom fields)."""
     execution = summary["execution"]
     state = state_of(summary)
     headline = f"*{title(summary)}*\n> {outcome(summary)}"
@@ -87,9 +88,13 @@ def execution_payload(summary: dict[str, Any]) -> dict[str, Any]:
         {"title": "Execution ID", "value": execution.get("id"), "short": True},
         {"title": "Execution Status", "value": state, "short": True},
     ]
+    final = {"title": "Final task ID", "value": last_task_id(summary), "short": True}
+    if not final_task_last:
+        fields.append(final)
     for key, value in (summary.get("customFields") or {}).items():
         fields.append({"title": key, "value": value, "short": True})
-    fields.append({"title": "Final task ID", "value": last_task_id(summary), "short": True})
+    if final_task_last:
+        fields.append(final)
     attachment: dict[str, Any] = {
         "color": "good" if state == "SUCCESS" else "warning" if state == "WARNING" else "danger",
         "fields": fields,
