@@ -171,18 +171,32 @@ def test_slack_execution_summarises_another_execution(receiver: Receiver) -> Non
         ("Execution Status", "FAILED"), ("Env", "prod"), ("Final task ID", "load")]
 
 
-def test_execution_not_found_fails_after_waiting() -> None:
+def test_execution_not_found_fails_after_waiting_ten_minutes() -> None:
     ctx = ctx_with_executions()
-    ctx.sleep = lambda seconds: None  # type: ignore[method-assign] - the wait is bounded by WAIT_LIMIT
-    from orchestrator.plugins.notifications import _base
+    slept: list[float] = []
+    ctx.sleep = slept.append  # type: ignore[method-assign] - simulated time, as the in-memory runner's
+    with pytest.raises(TaskFailure, match="Unable to find execution 'nope'"):
+        run('    type: io.kestra.plugin.slack.notifications.SlackExecution\n    url: "http://127.0.0.1:9/x"\n'
+            '    executionId: nope\n', ctx)
+    assert slept[:5] == [1.0, 2.0, 4.0, 8.0, 15.0] and 585 <= sum(slept) <= 600
 
-    limit, _base.WAIT_LIMIT = _base.WAIT_LIMIT, 0.5
-    try:
-        with pytest.raises(TaskFailure, match="Unable to find execution 'nope'"):
-            run('    type: io.kestra.plugin.slack.notifications.SlackExecution\n    url: "http://127.0.0.1:9/x"\n'
-                '    executionId: nope\n', ctx)
-    finally:
-        _base.WAIT_LIMIT = limit
+
+def test_waits_for_the_triggering_execution_to_end(receiver: Receiver) -> None:
+    ctx = ctx_with_executions()
+    running = {"id": "exec-running", "namespace": "prod.sales", "flowId": "nightly", "state": "RUNNING",
+               "startDate": "2024-03-01T10:00:00Z"}
+    ctx.platform.executions.append(running)
+
+    def sleep(seconds: float) -> None:  # the execution ends while the task waits
+        running.update(state="SUCCESS", endDate="2024-03-01T10:00:05Z")
+
+    ctx.sleep = sleep  # type: ignore[method-assign]
+    run(f'''    type: io.kestra.plugin.slack.notifications.SlackExecution
+    url: "{receiver.url}/slack"
+    executionId: exec-running
+''', ctx)
+    assert receiver.last_json()["attachments"][0]["color"] == "good"
+    assert receiver.last_json()["text"].endswith("> Succeeded after 00:00:05.000")
 
 
 def test_webhook_errors_name_the_status_and_hide_the_path(receiver: Receiver) -> None:

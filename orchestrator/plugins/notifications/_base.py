@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -202,10 +201,9 @@ def load_execution(ctx: RunContext, execution_id: str) -> dict[str, Any] | None:
         from flows_app.services import execution_json
     except ImportError:  # pragma: no cover - a platform without executions
         return None
-    try:
-        return execution_json(execution_id)
-    except Execution.DoesNotExist:
+    if not Execution.objects.filter(pk=execution_id).exists():
         return None
+    return execution_json(execution_id)
 
 
 def find_execution(ctx: RunContext, execution_id: str) -> dict[str, Any]:
@@ -213,8 +211,8 @@ def find_execution(ctx: RunContext, execution_id: str) -> dict[str, Any]:
     current = (variables.get("execution") or {}).get("id") == execution_id
     trigger = variables.get("trigger") if isinstance(variables.get("trigger"), dict) else {}
     trigger_state = trigger.get("state") if trigger.get("executionId") == execution_id else None
-    deadline = time.monotonic() + WAIT_LIMIT
-    delay = 1.0
+    # the waits are counted rather than timed: a run context may simulate its sleeps
+    waited, delay = 0.0, 1.0
     while True:
         execution = load_execution(ctx, execution_id)
         if execution is not None:
@@ -222,9 +220,10 @@ def find_execution(ctx: RunContext, execution_id: str) -> dict[str, Any]:
             if current or (trigger_state == "RUNNING") or (trigger_state and state == trigger_state) \
                     or (not trigger_state and state in TERMINATED):
                 return execution
-        if time.monotonic() + delay > deadline:
+        if waited + delay > WAIT_LIMIT:
             raise TaskFailure(f"Unable to find execution '{execution_id}'")
         ctx.sleep(delay)
+        waited += delay
         delay = min(delay * 2, 15.0)
 
 
