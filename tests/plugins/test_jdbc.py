@@ -416,3 +416,25 @@ def test_killing_the_attempt_cancels_the_running_statement(pg_url: str, my_url: 
     with pytest.raises(TaskKilled, match="Killed"):
         run("    type: io.kestra.plugin.jdbc.duckdb.Query\n"
             "    sql: SELECT count(*) FROM range(100000000000) a\n", ctx)
+
+
+def test_postgres_ssl_properties_reach_libpq(pg_url: str) -> None:
+    # the server here has no TLS: sslMode REQUIRE must fail, DISABLE must work, and PEM files go
+    import glob
+    import tempfile
+
+    def pem_dirs() -> set[str]:
+        return set(glob.glob(os.path.join(tempfile.gettempdir(), "celestra-pg-*")))
+
+    before = pem_dirs()
+    ctx = Ctx()
+    body = f"""    type: io.kestra.plugin.jdbc.postgresql.Query
+    url: {pg_url}
+    username: postgres
+    sql: SELECT 1 AS one
+    fetchType: FETCH_ONE
+"""
+    with pytest.raises(TaskFailure, match="Unable to connect.*SSL"):
+        run(body + "    sslMode: REQUIRE\n", ctx)
+    assert run(body + "    sslMode: DISABLE\n    sslRootCert: |\n      -----BEGIN CERTIFICATE-----\n", ctx)["row"] == {"one": 1}
+    assert pem_dirs() == before

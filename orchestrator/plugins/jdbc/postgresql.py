@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import Field
@@ -18,7 +19,7 @@ from orchestrator.plugins.core._common import Props, Text
 from orchestrator.plugins.core.storage import platform_of, render_bool, render_text, render_text_list
 
 from ._base import (
-    Dialect, JdbcBase, JdbcConnection, JdbcQueries, JdbcQueriesProps, JdbcQuery, JdbcQueryProps, _close,
+    Dialect, cleanup, JdbcBase, JdbcConnection, JdbcQueries, JdbcQueriesProps, JdbcQuery, JdbcQueryProps, _close,
     _message, check_url, common_value, iso_interval, jdbc_parts, log, redact_url,
 )
 
@@ -72,11 +73,14 @@ class PostgresDialect(Dialect):
                 kwargs["sslmode"] = ssl["sslMode"].lower().replace("_", "-")
             elif ssl.get("ssl"):
                 kwargs.setdefault("sslmode", "require")
-            for name in ("sslrootcert", "sslcert", "sslkey"):
+            for name in ("sslrootcert", "sslcert", "sslkey", "sslpassword"):
                 if ssl.get(name):
                     kwargs[name] = ssl[name]
         kwargs.setdefault("connect_timeout", 10)
         return psycopg.connect(**kwargs)
+
+    def prepare(self, ctx: RunContext, props: dict[str, Any]) -> dict[str, Any]:
+        return _ssl_state(ctx, props)
 
     def column_types(self, cursor: Any) -> list[Any]:
         return [column.type_code for column in cursor.description or []]
@@ -118,10 +122,12 @@ class PgQueriesProps(JdbcQueriesProps, _SslProps):
 
 
 def _ssl_state(ctx: RunContext, props: dict[str, Any]) -> dict[str, Any]:
-    """The ``ssl*`` properties, rendered; PEM contents are written to files libpq can read."""
+    """The ``ssl*`` properties, rendered; PEM contents go to files libpq can read, in a directory of
+    the run's own (removed after the run)."""
     import os
     import tempfile
 
+    state: dict[str, Any] = {}
     ssl: dict[str, Any] = {"ssl": render_bool(ctx, props.get("ssl"), False)}
     mode = render_text(ctx, props.get("sslMode"))
     if mode:
@@ -132,20 +138,18 @@ def _ssl_state(ctx: RunContext, props: dict[str, Any]) -> dict[str, Any]:
     for prop, key in (("sslRootCert", "sslrootcert"), ("sslCert", "sslcert"), ("sslKey", "sslkey")):
         pem = render_text(ctx, props.get(prop))
         if pem:
-            handle, path = tempfile.mkstemp(prefix="celestra-pg-", suffix=".pem")
-            with os.fdopen(handle, "w") as file:
-                file.write(pem)
+            if "owned_dir" not in state:
+                state["owned_dir"] = Path(tempfile.mkdtemp(prefix="celestra-pg-"))
+            path = state["owned_dir"] / f"{key}.pem"
+            path.write_text(pem)
             os.chmod(path, 0o600)
-            ssl[key] = path
-    return {"ssl": ssl} if len(ssl) > 1 or ssl["ssl"] else {}
-
-
-class _PgDialectWithSsl(PostgresDialect):
-    def prepare(self, ctx: RunContext, props: dict[str, Any]) -> dict[str, Any]:
-        return _ssl_state(ctx, props)
-
-
-_SSL_DIALECT = _PgDialectWithSsl()
+            ssl[key] = str(path)
+    key_password = render_text(ctx, props.get("sslKeyPassword"))
+    if key_password:
+        ssl["sslpassword"] = key_password
+    if len(ssl) > 1 or ssl["ssl"]:
+        state["ssl"] = ssl
+    return state
 
 
 @register
@@ -153,7 +157,7 @@ class Query(JdbcQuery):
     """Run one SQL statement on PostgreSQL."""
 
     type = "io.kestra.plugin.jdbc.postgresql.Query"
-    dialect = _SSL_DIALECT
+    dialect = DIALECT
     Props = PgQueryProps
 
 
@@ -162,7 +166,7 @@ class Queries(JdbcQueries):
     """Run several SQL statements on PostgreSQL, in one transaction by default."""
 
     type = "io.kestra.plugin.jdbc.postgresql.Queries"
-    dialect = _SSL_DIALECT
+    dialect = DIALECT
     Props = PgQueriesProps
 
 
@@ -236,19 +240,19 @@ def copy_sql(ctx: RunContext, props: dict[str, Any], query: str | None, destinat
 
 
 class _Copy(JdbcBase):
-    dialect = _SSL_DIALECT
+    dialect = DIALECT
 
-    def _connect(self, ctx: RunContext) -> tuple[Any, str]:
+    def _connect(self, ctx: RunContext) -> Any:
         props = self.task.props
         url = check_url(render_text(ctx, props.get("url")), DIALECT.scheme)
         state = _ssl_state(ctx, props)
         try:
             return DIALECT.connect(ctx, url, render_text(ctx, props.get("username")),
-                                   render_text(ctx, props.get("password")), state), url
-        except TaskFailure:
-            raise
+                                   render_text(ctx, props.get("password")), state)
         except DIALECT.errors() as exc:
             raise TaskFailure(f"Unable to connect to {redact_url(url)}: {_message(exc)}") from None
+        finally:
+            cleanup(state)  # libpq has read the certificate files once connected
 
 
 @register
@@ -268,7 +272,7 @@ class CopyIn(_Copy):
             raise TaskFailure("Invalid property 'from': a kestra:// file URI is required")
         content = platform_of(ctx).read_file(source.strip())
         sql = copy_sql(ctx, props, None, "FROM STDIN")
-        connection, _ = self._connect(ctx)
+        connection = self._connect(ctx)
         try:
             with connection.cursor() as cursor:
                 log.debug("Starting query: %s", sql)
@@ -299,7 +303,7 @@ class CopyOut(_Copy):
         props = self.task.props
         query = render_text(ctx, props.get("sql"))
         sql = copy_sql(ctx, props, query.strip().rstrip(";") if query else None, "TO STDOUT")
-        connection, _ = self._connect(ctx)
+        connection = self._connect(ctx)
         chunks: list[bytes] = []
         try:
             with connection.cursor() as cursor:
