@@ -55,3 +55,12 @@ def test_a_task_timeout_cancels_the_query(run_flow, settings, tmp_path: Path, pg
     assert execution.state.current == "FAILED"
     messages = list(LogEntry.objects.filter(execution_id=execution.id, level="ERROR").values_list("message", flat=True))
     assert "Timeout after PT1S" in messages
+
+
+def test_flows_directory_loads(db) -> None:
+    # `make run` deploys flows/: examples needing a server or secrets must still load
+    from flows_app.services import deploy_directory
+
+    deployed = {(d.parsed.namespace, d.parsed.id) for d in deploy_directory(str(FLOWS))}
+    assert {("company.team.sql", "sql-embedded"), ("company.team.sql", "sql-postgres"),
+            ("company.team.monitoring", "failure-alerts"), ("system", "purge-kv")} <= deployed
