@@ -21,16 +21,19 @@ def test_example_flows_validate() -> None:
 
 
 def test_embedded_sql_example_runs(run_flow, settings, tmp_path: Path) -> None:
-    from orchestrator.runtime.platform import Platform
-
     settings.MEDIA_ROOT = str(tmp_path)
-    execution = run_flow((FLOWS / "sql_duckdb_sqlite.yaml").read_text())
+    # the stored file is read back inside the execution: workers may run in other processes
+    source = (FLOWS / "sql_duckdb_sqlite.yaml").read_text() + """  - id: check
+    type: io.kestra.plugin.core.output.OutputValues
+    values:
+      stored: "{{ read(outputs.duckdb.uri) }}"
+"""
+    execution = run_flow(source)
     assert execution.state.current == "SUCCESS", [(r.task_id, r.state.current) for r in execution.task_runs]
     outputs = {r.task_id: r.outputs for r in execution.task_runs}
     assert outputs["cheapest"] == {"row": {"name": "pen", "price": 1.5}, "size": 1}
     assert outputs["duckdb"]["size"] == 2
-    platform = Platform("company.team.sql", "sql-embedded", execution.id)
-    rows = ion_loads(platform.read_text(outputs["duckdb"]["uri"]))
+    rows = ion_loads(outputs["check"]["values"]["stored"])
     assert [(r["customer"], r["total"], r["orders"]) for r in rows] == [("ada", 19.75, 2), ("grace", 4.0, 1)]
 
 
