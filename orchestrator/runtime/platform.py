@@ -218,6 +218,24 @@ class Platform(PlatformBase):
             rows = rows.filter(Q(start_date__lte=end) | Q(start_date__isnull=True, created__lte=end))
         return rows
 
+    def set_trigger_disabled(self, namespace: str, flow_id: str, trigger_id: str, disabled: bool) -> None:
+        from orchestrator.engine.errors import TaskFailure
+
+        from .schedules import TriggerNotFound, set_trigger_disabled
+
+        try:
+            set_trigger_disabled(namespace, flow_id, trigger_id, disabled)
+        except TriggerNotFound as exc:
+            raise TaskFailure(str(exc)) from None
+
+    def child_outputs(self, parent_task_id: str) -> list[dict[str, Any]]:
+        from flows_app.models import Execution
+
+        rows = (Execution.objects.filter(parent_id=self.execution_id).order_by("created")
+                .values("internal", "outputs"))
+        return [dict(row["outputs"] or {}) for row in rows
+                if (row["internal"] or {}).get("parentTaskId") == parent_task_id]
+
     def count_executions(self, *, flows: list[tuple[str, str]] | None = None, namespaces: list[str] | None = None,
                          states: list[str] | None = None, start: datetime | None = None,
                          end: datetime | None = None) -> list[dict[str, Any]]:
@@ -358,5 +376,3 @@ def attempt_log_file(ctx: Any, attempt: int, *, platform: PlatformBase | None = 
     content = format_log_file(getattr(ctx, "logs", []) or [], namespace=ctx.namespace, flow_id=ctx.flow_id,
                               task_id=getattr(ctx, "task_id", None), thread=f"worker-{slugify(str(attempt))}")
     return target.put_file(content, f"attempt{attempt}.log")
-
-
