@@ -138,3 +138,6 @@ def load_builtin_plugins() -> None:
 
     for module in pkgutil.walk_packages(plugins.__path__, plugins.__name__ + "."):
         importlib.import_module(module.name)
+    from .plugin_entrypoints import load_entry_point_plugins
+
+    load_entry_point_plugins()  # task types of installed packages (entry-point group celestra.plugins)
