@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.memory_platform import platform_of
-from orchestrator.engine.plugins import RUNNABLE, RunContext, register
-from orchestrator.plugins.core._common import CorePlugin, Text
+from orchestrator.engine.plugins import RUNNABLE, TRIGGER, RunContext, register
+from orchestrator.plugins.core._common import CorePlugin, Duration, Text
 from orchestrator.plugins.core.storage import extension_of, render_bool, render_int, render_text
 
 from . import ConnectionProps, client
@@ -462,3 +462,38 @@ class CreateBucket(CorePlugin):
         with s3_errors(f"creating bucket '{bucket}'"):
             client(ctx, props).create_bucket(**params)
         return {"bucket": bucket, "region": region} if region else {"bucket": bucket}
+
+
+@register
+class Trigger(CorePlugin):
+    """Polling trigger: list the bucket every ``interval``; new objects (per ``on``) start one execution
+    with ``trigger.objects``, then ``action`` MOVE (to ``moveTo``), DELETE or NONE applies to them."""
+
+    type = "io.kestra.plugin.aws.s3.Trigger"
+    kind = TRIGGER
+
+    class Props(ListProps):
+        interval: Duration = "PT60S"
+        action: Literal["MOVE", "DELETE", "NONE"]
+        moveTo: Optional[MoveTo] = None
+        on: Literal["CREATE", "UPDATE", "CREATE_OR_UPDATE"] = "CREATE_OR_UPDATE"
+        stateKey: Optional[Text] = None
+        stateTtl: Optional[Duration] = None
+        filter: Literal["FILES", "DIRECTORY", "BOTH"] = "FILES"
+
+    @classmethod
+    def validate_node(cls, node: Any) -> list[tuple[str, str]]:
+        return Downloads.validate_node(node)
+
+    def candidates(self, ctx: RunContext) -> dict[str, tuple[Any, Any]]:
+        """The listed objects: key → (version: ETag and last modification, S3Object output)."""
+        props = {"filter": "FILES", **self.task.props}
+        entries = list_objects(ctx, props)
+        return {e["Key"]: (f"{e.get('ETag')}|{_instant(e.get('LastModified'))}", s3_object(e)) for e in entries}
+
+    def variables(self, ctx: RunContext, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"objects": items}
+
+    def after_fire(self, ctx: RunContext, items: list[dict[str, Any]]) -> None:
+        props = self.task.props
+        perform_action(ctx, props, client(ctx, props), _required(ctx, props, "bucket"), [o["key"] for o in items])
