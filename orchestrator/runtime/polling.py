@@ -184,6 +184,14 @@ def poll_one(pk: int, planned: datetime | None, moment: datetime) -> list[str]:
             seen: dict[str, Any] = dict(results.get("seen") or {})
             on = str(trigger.props.get("on") or "CREATE_OR_UPDATE").upper()
             fresh = [(key, version, item) for key, (version, item) in found.items() if _is_new(on, seen, key, version)]
+            limit = plugin.max_items(ctx) if hasattr(plugin, "max_items") else None
+            if limit is not None and len(fresh) > limit:
+                ctx.log("WARN", f"Too many items to process ({len(fresh)}), limiting to {limit}; "
+                                "the others fire on the next polls")
+                fresh = fresh[:limit]  # the others stay unseen: they fire on the next polls
+            if getattr(plugin, "reports_change_type", False):
+                fresh = [(key, version, {**item, "changeType": "UPDATE" if key in seen else "CREATE"})
+                         for key, version, item in fresh]
             # forget items no longer listed: one deleted and created again fires again
             seen = {key: seen[key] for key in seen if key in found}
             for key, version, _ in fresh:

@@ -250,3 +250,76 @@ def test_s3_trigger_moves_what_it_fired(ns: str, s3_endpoint: str) -> None:
     assert len(tick(ns, "files", FUTURE)) == 1
     assert [o["Key"] for o in s3.list_objects(Bucket=bucket)["Contents"]] == ["archive/a.csv"]
     assert tick(ns, "files", FUTURE + timedelta(minutes=5)) == []
+
+
+# --- local files ----------------------------------------------------------------------------------------
+
+def test_local_files_trigger_fires_new_and_changed_files_then_moves_them(ns: str, tmp_path, settings) -> None:
+    import os
+
+    watched, archive = tmp_path / "in", tmp_path / "archive"
+    watched.mkdir()
+    settings.CELESTRA = {**settings.CELESTRA, "LOCAL_FILES_ALLOWED_PATHS": [str(tmp_path)]}
+    (watched / "a.csv").write_text("a")
+    (watched / "skip.txt").write_text("x")
+    deploy(ns, "files", f"""\
+        tasks:
+          - id: log
+            type: io.kestra.plugin.core.log.Log
+            message: "{{{{ trigger.count }}}}"
+        triggers:
+          - id: poll
+            type: io.kestra.plugin.fs.local.Trigger
+            from: {watched}
+            regExp: .*\\.csv
+            interval: PT1M
+            allowConcurrent: true
+        """)
+    plan(ns, "files", FUTURE)
+    first = tick(ns, "files", FUTURE)
+    variables = models.Execution.objects.get(pk=first[0]).trigger["variables"]
+    assert variables["count"] == 1
+    assert [(f["name"], f["changeType"], f["size"]) for f in variables["files"]] == [("a.csv", "CREATE", 1)]
+    assert tick(ns, "files", FUTURE + timedelta(minutes=1)) == []
+    (watched / "a.csv").write_text("changed")
+    stat = (watched / "a.csv").stat()
+    os.utime(watched / "a.csv", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    second = tick(ns, "files", FUTURE + timedelta(minutes=2))
+    changed = models.Execution.objects.get(pk=second[0]).trigger["variables"]["files"]
+    assert [(f["name"], f["changeType"]) for f in changed] == [("a.csv", "UPDATE")]
+
+    deploy(ns, "moved", f"""\
+        tasks:
+          - id: log
+            type: io.kestra.plugin.core.log.Log
+            message: moved
+        triggers:
+          - id: poll
+            type: io.kestra.plugin.fs.local.Trigger
+            from: {watched}
+            action: MOVE
+            moveDirectory: {archive}
+            allowConcurrent: true
+        """)
+    plan(ns, "moved", FUTURE)
+    assert len(tick(ns, "moved", FUTURE)) == 1
+    assert sorted(p.name for p in archive.iterdir()) == ["a.csv", "skip.txt"] and not list(watched.iterdir())
+
+
+def test_local_files_trigger_refuses_paths_not_allowed(ns: str, tmp_path, settings) -> None:
+    settings.CELESTRA = {**settings.CELESTRA, "LOCAL_FILES_ALLOWED_PATHS": []}
+    deploy(ns, "files", f"""\
+        tasks:
+          - id: log
+            type: io.kestra.plugin.core.log.Log
+            message: x
+        triggers:
+          - id: poll
+            type: io.kestra.plugin.fs.local.Trigger
+            from: {tmp_path}
+        """)
+    plan(ns, "files", FUTURE)
+    assert tick(ns, "files", FUTURE) == []
+    logged = models.LogEntry.objects.filter(namespace=ns, flow_id="files", level="ERROR").values_list("message",
+                                                                                                       flat=True)
+    assert any("is not authorized" in message for message in logged)
