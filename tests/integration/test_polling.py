@@ -64,9 +64,12 @@ def endpoint() -> Iterator[Endpoint]:
 
 
 @pytest.fixture
-def ns(transactional_db) -> str:
+def ns(transactional_db) -> Iterator[str]:
+    from tests.conftest import wait_until_idle
+
     clear_cache()
-    return f"company.poll{uuid.uuid4().hex[:8]}"
+    yield f"company.poll{uuid.uuid4().hex[:8]}"
+    wait_until_idle()  # a runtime of the session may be running what the polls created: let it end
 
 
 def deploy(namespace: str, flow_id: str, body: str) -> None:
@@ -98,7 +101,7 @@ HTTP_FLOW = """\
 tasks:
   - id: log
     type: io.kestra.plugin.core.log.Log
-    message: "{{ trigger.body }}"
+    message: "{{{{ trigger.body }}}}"
 triggers:
   - id: poll
     type: io.kestra.plugin.core.http.Trigger
@@ -154,7 +157,12 @@ def test_one_poll_per_interval_across_scheduler_replicas(ns: str, endpoint: Endp
 
 def test_the_lock_holds_while_the_execution_runs(ns: str, endpoint: Endpoint) -> None:
     endpoint.status = "ready"
-    deploy(ns, "watch", HTTP_FLOW.format(url=endpoint.url).replace("    allowConcurrent: true\n", ""))
+    flow = HTTP_FLOW.format(url=endpoint.url).replace("    allowConcurrent: true\n", "")
+    # the execution pauses: it cannot end by itself, even when a runtime of the session runs it
+    paused = flow.replace("type: io.kestra.plugin.core.log.Log\n    message: \"{{ trigger.body }}\"",
+                          "type: io.kestra.plugin.core.flow.Pause")
+    assert "Pause" in paused
+    deploy(ns, "watch", paused)
     plan(ns, "watch", FUTURE)
     first = tick(ns, "watch", FUTURE)
     assert len(first) == 1 and state(ns, "watch").execution_id == first[0]

@@ -1,0 +1,90 @@
+"""A data flow end to end on real workers: CSV → ION → Parquet → S3 (a local S3 server), read back from the
+bucket; the S3 keys come from secret(). Runs in both suites: in-process workers locally, worker processes on
+Redis and PostgreSQL under `make test-services`."""
+from __future__ import annotations
+
+import io
+import textwrap
+import uuid
+from typing import Iterator
+
+import pytest
+
+from flows_app.services import create_execution, deploy_flow, wait_for
+from tests.plugins.test_s3 import boto, s3_server
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with s3_server() as url:
+        yield url
+
+
+FLOW = """\
+id: sales_to_s3
+namespace: {ns}
+inputs:
+  - id: bucket
+    type: STRING
+tasks:
+  - id: csv
+    type: io.kestra.plugin.core.storage.Write
+    extension: .csv
+    content: |
+      id,product,price,sold_on
+      1,Widget,12.50,2024-01-31
+      2,"Gadget, large",99.00,2024-02-01
+  - id: ion
+    type: io.kestra.plugin.serdes.csv.CsvToIon
+    from: "{{{{ outputs.csv.uri }}}}"
+  - id: parquet
+    type: io.kestra.plugin.serdes.parquet.IonToParquet
+    from: "{{{{ outputs.ion.uri }}}}"
+    schema: |
+      {{"type": "record", "name": "Sale", "fields": [
+        {{"name": "id", "type": "long"}},
+        {{"name": "product", "type": "string"}},
+        {{"name": "price", "type": {{"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}}}},
+        {{"name": "sold_on", "type": {{"type": "int", "logicalType": "date"}}}}
+      ]}}
+  - id: upload
+    type: io.kestra.plugin.aws.s3.Upload
+    endpointOverride: {endpoint}
+    region: us-east-1
+    accessKeyId: "{{{{ secret('S3_ACCESS_KEY') }}}}"
+    secretKeyId: "{{{{ secret('S3_SECRET_KEY') }}}}"
+    bucket: "{{{{ inputs.bucket }}}}"
+    from: "{{{{ outputs.parquet.uri }}}}"
+    key: "sales/{{{{ execution.id }}}}.parquet"
+  - id: list
+    type: io.kestra.plugin.aws.s3.List
+    endpointOverride: {endpoint}
+    region: us-east-1
+    accessKeyId: "{{{{ secret('S3_ACCESS_KEY') }}}}"
+    secretKeyId: "{{{{ secret('S3_SECRET_KEY') }}}}"
+    bucket: "{{{{ inputs.bucket }}}}"
+    prefix: sales/
+"""
+
+
+def test_csv_to_parquet_to_s3(runtime, transactional_db, endpoint: str) -> None:
+    import pyarrow.parquet as pq
+
+    from secrets_app.store import set_secret
+
+    ns = f"company.s3{uuid.uuid4().hex[:8]}"
+    bucket = "sales-" + uuid.uuid4().hex[:8]
+    boto(endpoint).create_bucket(Bucket=bucket)
+    set_secret(ns, "S3_ACCESS_KEY", "test")
+    set_secret(ns, "S3_SECRET_KEY", "test")
+    deploy_flow(textwrap.dedent(FLOW.format(ns=ns, endpoint=endpoint)))
+    execution = wait_for(create_execution(ns, "sales_to_s3", {"bucket": bucket}).id, timeout=120)
+    assert execution.state.current == "SUCCESS", [(r.task_id, r.state.current) for r in execution.task_runs]
+    outputs = {run.task_id: run.outputs for run in execution.task_runs}
+    key = f"sales/{execution.id}.parquet"
+    assert outputs["upload"]["key"] == key
+    assert [o["key"] for o in outputs["list"]["objects"]] == [key]
+    body = boto(endpoint).get_object(Bucket=bucket, Key=key)["Body"].read()
+    rows = pq.read_table(io.BytesIO(body)).to_pylist()
+    assert [(r["id"], r["product"], str(r["price"]), r["sold_on"].isoformat()) for r in rows] == [
+        (1, "Widget", "12.50", "2024-01-31"), (2, "Gadget, large", "99.00", "2024-02-01")]
