@@ -322,9 +322,8 @@ class TextFormats:
             return "true" if value else "false"
         if isinstance(value, float):
             return java_double(value)
-        if isinstance(value, Decimal):
-            return format(value, "f") if value == value.to_integral_value() or abs(value) >= Decimal("1e-3") \
-                else str(value)
+        if isinstance(value, Decimal):  # Python's and Java's BigDecimal texts follow the same rules
+            return str(value)
         if isinstance(value, (bytes, bytearray)):
             return base64.b64encode(bytes(value)).decode("ascii")
         if isinstance(value, (dict, list)):
