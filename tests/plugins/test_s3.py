@@ -117,7 +117,7 @@ def test_upload_list_download_copy_delete(endpoint: str, bucket: str) -> None:
     out = run(f"    type: io.kestra.plugin.aws.s3.Upload\n{conn(endpoint)}    bucket: {bucket}\n"
               f"    from: [\"{first}\", \"{second}\"]\n    key: many/\n", ctx)
     keys = sorted(o["Key"] for o in boto(endpoint).list_objects(Bucket=bucket)["Contents"])
-    assert keys == ["data/one.csv", "many/" + first.rsplit("/", 1)[-1], "many/" + second.rsplit("/", 1)[-1]]
+    assert keys == sorted(["data/one.csv", "many/" + first.rsplit("/", 1)[-1], "many/" + second.rsplit("/", 1)[-1]])
 
     listed = run(f"    type: io.kestra.plugin.aws.s3.List\n{conn(endpoint)}    bucket: {bucket}\n    prefix: many/\n"
                  "    regexp: .*\\.txt\n", ctx)
