@@ -3,6 +3,7 @@ local bare repository served over a file:// URL (the real git CLI)."""
 from __future__ import annotations
 
 import subprocess
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -187,3 +188,29 @@ def test_push_flows_to_a_new_branch_with_target_namespace(tmp_path: Path, storag
     assert sorted(r["file"] for r in rows(ctx, out["flows"])) == ["_flows/a.yml", "_flows/marketing/b.yml"]
     assert {r["additions"] for r in rows(ctx, out["flows"])} == {"+6"}
     assert remote_file(url, tmp_path, "README.md", "release") == "repo\n"  # the branch started from main
+
+
+def test_clone_inside_a_working_directory_flow(run_flow, tmp_path: Path) -> None:
+    url = bare_repo(tmp_path, {"scripts/hello.sh": "echo \"::{\\\"outputs\\\":{\\\"greeting\\\":\\\"hi\\\"}}::\"\n"})
+    execution = run_flow(textwrap.dedent(f"""\
+        id: clone_and_run
+        namespace: {NS}
+        tasks:
+          - id: wd
+            type: io.kestra.plugin.core.flow.WorkingDirectory
+            tasks:
+              - id: clone
+                type: io.kestra.plugin.git.Clone
+                url: {url}
+                branch: main
+              - id: run
+                type: io.kestra.plugin.scripts.shell.Commands
+                taskRunner:
+                  type: io.kestra.plugin.core.runner.Process
+                commands:
+                  - sh scripts/hello.sh
+        """), timeout=120)
+    assert execution.state.current == "SUCCESS", [(r.task_id, r.state.current) for r in execution.task_runs]
+    outputs = {r.task_id: r.outputs for r in execution.task_runs}
+    assert outputs["run"]["vars"] == {"greeting": "hi"}
+    assert outputs["clone"]["directory"].startswith("/")
