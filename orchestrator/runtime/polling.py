@@ -97,6 +97,20 @@ class PollContext:
 
         time.sleep(max(0.0, seconds))
 
+    def store_file(self, name: str, content: bytes) -> str:
+        """Store a file the trigger hands to its execution (``trigger.objects[].uri``); returns its URI.
+
+        Files go under the flow's namespace path, which the flow's tasks may read.
+        """
+        import uuid
+
+        from orchestrator.engine.memory_platform import PlatformBase, slugify
+        from storage_app.storage import put
+
+        path = (f"{PlatformBase.namespace_path(self.namespace)}/{slugify(self.flow_id)}/triggers/"
+                f"{slugify(self.task_id)}/{uuid.uuid4().hex[:22]}/{PlatformBase.safe_name(name)}")
+        return put(path, content)
+
 
 def evaluate_polling(moment: datetime | None = None) -> list[str]:
     """Run the due polls of every polling trigger; return the ids of the executions created."""

@@ -234,6 +234,13 @@ def test_s3_trigger_fires_each_new_object_once(ns: str, s3_endpoint: str) -> Non
     assert len(first) == 1
     objects = models.Execution.objects.get(pk=first[0]).trigger["variables"]["objects"]
     assert sorted((o["key"], o["size"]) for o in objects) == [("in/a.csv", 1), ("in/b.csv", 2)]
+    from storage_app.storage import get
+
+    assert sorted(get(o["uri"]) for o in objects) == [b"a", b"bb"]  # downloaded for the execution
+    from orchestrator.runtime.platform import Platform
+
+    task_platform = Platform(ns, "files", first[0], "each", "run1")  # a task of the execution may read them
+    assert sorted(task_platform.read_file(o["uri"]) for o in objects) == [b"a", b"bb"]
     assert tick(ns, "files", FUTURE + timedelta(minutes=5)) == []  # already fired
     clear_cache()  # as after a restart: only the database remembers
     assert tick(ns, "files", FUTURE + timedelta(minutes=10)) == []

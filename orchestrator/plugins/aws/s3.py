@@ -492,7 +492,18 @@ class Trigger(CorePlugin):
         return {e["Key"]: (f"{e.get('ETag')}|{_instant(e.get('LastModified'))}", s3_object(e)) for e in entries}
 
     def variables(self, ctx: RunContext, items: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"objects": items}
+        """``objects``: the fired objects, each downloaded to the internal storage (``uri``) as Kestra does."""
+        store = getattr(ctx, "store_file", None)
+        if store is None:
+            return {"objects": items}
+        props = self.task.props
+        s3, bucket = client(ctx, props), _required(ctx, props, "bucket")
+        objects = []
+        for item in items:
+            with s3_errors(f"downloading 's3://{bucket}/{item['key']}'"):
+                data = s3.get_object(Bucket=bucket, Key=item["key"])["Body"].read()
+            objects.append({**item, "uri": store(posixpath.basename(item["key"]) or "object", data)})
+        return {"objects": objects}
 
     def after_fire(self, ctx: RunContext, items: list[dict[str, Any]]) -> None:
         props = self.task.props
