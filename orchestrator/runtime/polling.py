@@ -77,6 +77,7 @@ class PollContext:
         self.variables: dict[str, Any] = {
             **static_extras(), "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
             "vars": dict(flow.variables or {}), "__services__": Services(flow.namespace)}
+        self.platform = _trigger_platform(flow, trigger)
 
     def render(self, value: Any) -> Any:
         return expressions.render(value, self.variables)
@@ -98,18 +99,25 @@ class PollContext:
         time.sleep(max(0.0, seconds))
 
     def store_file(self, name: str, content: bytes) -> str:
-        """Store a file the trigger hands to its execution (``trigger.objects[].uri``); returns its URI.
+        """Store a file the trigger hands to its execution (``trigger.objects[].uri``); returns its URI."""
+        return self.platform.put_file(content, name)
 
-        Files go under the flow's namespace path, which the flow's tasks may read.
-        """
-        import uuid
 
-        from orchestrator.engine.memory_platform import PlatformBase, slugify
-        from storage_app.storage import put
+def _trigger_platform(flow: Any, trigger: Any) -> Any:
+    """The platform of a poll: files go under ``<namespace>/<flow>/triggers/<trigger>/<id>/``, which the
+    flow's tasks may read (a poll has no execution yet)."""
+    import uuid
 
-        path = (f"{PlatformBase.namespace_path(self.namespace)}/{slugify(self.flow_id)}/triggers/"
-                f"{slugify(self.task_id)}/{uuid.uuid4().hex[:22]}/{PlatformBase.safe_name(name)}")
-        return put(path, content)
+    from orchestrator.engine.memory_platform import slugify
+
+    from .platform import Platform
+
+    class TriggerPlatform(Platform):
+        def task_prefix(self) -> str:
+            return (f"{self.namespace_path(self.namespace)}/{slugify(self.flow_id)}/triggers/"
+                    f"{slugify(self.task_id or 'trigger')}/{self.taskrun_id}")
+
+    return TriggerPlatform(flow.namespace, flow.id, "", trigger.id, uuid.uuid4().hex[:22])
 
 
 def evaluate_polling(moment: datetime | None = None) -> list[str]:

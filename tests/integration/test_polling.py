@@ -338,3 +338,71 @@ def test_local_files_trigger_refuses_paths_not_allowed(ns: str, tmp_path, settin
     logged = models.LogEntry.objects.filter(namespace=ns, flow_id="files", level="ERROR").values_list("message",
                                                                                                        flat=True)
     assert any("is not authorized" in message for message in logged)
+
+
+# --- SQL ------------------------------------------------------------------------------------------------
+
+def sql_flow(kind: str, url: str, extra: str = "") -> str:
+    return f"""\
+        tasks:
+          - id: log
+            type: io.kestra.plugin.core.log.Log
+            message: "{{{{ trigger.rows }}}}"
+        triggers:
+          - id: poll
+            type: io.kestra.plugin.jdbc.{kind}.Trigger
+            url: {url}
+{extra}            sql: SELECT id, name FROM jobs WHERE done = 0 ORDER BY id
+            afterSQL: UPDATE jobs SET done = 1 WHERE done = 0
+            fetchType: FETCH
+            interval: PT1M
+            allowConcurrent: true
+        """
+
+
+def test_sqlite_trigger_fires_when_the_query_returns_rows(ns: str, tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "jobs.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE jobs (id INTEGER, name TEXT, done INTEGER)")
+        db.execute("INSERT INTO jobs VALUES (1, 'a', 0), (2, 'b', 0)")
+    deploy(ns, "jobs", sql_flow("sqlite", f"jdbc:sqlite:{path}"))
+    plan(ns, "jobs", FUTURE)
+    first = tick(ns, "jobs", FUTURE)
+    variables = models.Execution.objects.get(pk=first[0]).trigger["variables"]
+    assert variables["size"] == 2 and variables["rows"] == [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
+    assert tick(ns, "jobs", FUTURE + timedelta(minutes=1)) == []  # afterSQL marked them: no rows
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO jobs VALUES (3, 'c', 0)")
+    again = tick(ns, "jobs", FUTURE + timedelta(minutes=2))
+    assert models.Execution.objects.get(pk=again[0]).trigger["variables"]["rows"] == [{"id": 3, "name": "c"}]
+
+
+def test_postgresql_trigger_stores_rows(ns: str) -> None:
+    import psycopg
+
+    from orchestrator.runtime.platform import Platform
+
+    name = "celestra_plugins_b_sqltrigger"
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            admin.execute(f"CREATE DATABASE {name}")
+    table = "jobs_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={name}", autocommit=True) as db:
+        db.execute(f"CREATE TABLE {table} (id int, name text, done int)")
+        db.execute(f"INSERT INTO {table} VALUES (1, 'a', 0)")
+    try:
+        flow = sql_flow("postgresql", f"jdbc:postgresql://127.0.0.1:5432/{name}", "            username: postgres\n")
+        deploy(ns, "jobs", flow.replace("FROM jobs", f"FROM {table}").replace("UPDATE jobs", f"UPDATE {table}")
+               .replace("fetchType: FETCH", "fetchType: STORE"))
+        plan(ns, "jobs", FUTURE)
+        first = tick(ns, "jobs", FUTURE)
+        variables = models.Execution.objects.get(pk=first[0]).trigger["variables"]
+        assert variables["size"] == 1 and variables["uri"].endswith(".ion")
+        stored = Platform(ns, "jobs", first[0], "log", "run1").read_file(variables["uri"]).decode()
+        assert stored.strip() == '{id:1,name:"a"}'
+        assert tick(ns, "jobs", FUTURE + timedelta(minutes=1)) == []
+    finally:
+        with psycopg.connect(f"host=127.0.0.1 user=postgres dbname={name}", autocommit=True) as db:
+            db.execute(f"DROP TABLE {table}")
