@@ -113,6 +113,24 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = Path(os.environ.get("CELESTRA_STORAGE_DIR", VAR_DIR / "storage"))
 
+# Internal storage (kestra:// files): the filesystem under MEDIA_ROOT, or with CELESTRA_STORAGE=s3 a bucket
+# of any S3-compatible server through django-storages.
+if os.environ.get("CELESTRA_STORAGE", "local").strip().lower() == "s3":
+    STORAGES = {
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+            "bucket_name": os.environ.get("CELESTRA_S3_BUCKET", "celestra"),
+            "location": os.environ.get("CELESTRA_S3_PREFIX", ""),
+            "endpoint_url": os.environ.get("CELESTRA_S3_ENDPOINT") or None,
+            "region_name": os.environ.get("CELESTRA_S3_REGION") or None,
+            "access_key": envsecret("CELESTRA_S3_ACCESS_KEY") or None,
+            "secret_key": envsecret("CELESTRA_S3_SECRET_KEY") or None,
+            "addressing_style": "path" if envbool("CELESTRA_S3_PATH_STYLE", False) else None,
+            "file_overwrite": True,
+            "querystring_auth": False,
+        }},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [

@@ -25,6 +25,7 @@ import builtins
 import difflib
 import importlib
 import pkgutil
+import threading
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol
 
 from .errors import CelestraError
@@ -209,38 +210,54 @@ class PluginLoadError(CelestraError):
 
 _loaded = False
 _loading = False
+_lock = threading.RLock()
 _failure: PluginLoadError | None = None
 
 
 def load_builtin_plugins() -> None:
-    """Import the plugin packages so that their @register decorators run (once).
+    """Import the plugin packages so that their @register decorators run (once), then the task types
+    of installed packages (entry-point group ``celestra.plugins``).
 
     Every module is imported even when one fails, so one broken module does not hide the types of
     the others; the failure is then raised naming the module, and raised again on every later call.
+    A lock makes other threads wait for the whole set (a worker thread must never see half of it);
+    a plugin module of the loading thread that looks a type up while the set loads returns at once.
     """
     global _loaded, _loading, _failure
-    if _loaded:
-        if _failure is not None:
-            raise _failure
-        return
-    if _loading:  # a plugin module looking a type up while the set loads
-        return
-    _loading = True
+    if not _loaded:
+        with _lock:
+            if not _loaded:
+                if _loading:
+                    return
+                _loading = True
+                try:
+                    _failure = _import_all()
+                finally:
+                    _loading = False
+                _loaded = True
+    if _failure is not None:
+        raise _failure
+
+
+def _import_all() -> PluginLoadError | None:
     failures: list[tuple[str, BaseException]] = []
-    try:
-        # the registry loader is the one place where the engine reaches the plugins package
-        plugins = importlib.import_module("orchestrator.plugins")
-        for module in pkgutil.walk_packages(plugins.__path__, plugins.__name__ + "."):
-            try:
-                importlib.import_module(module.name)
-            except Exception as exc:  # noqa: BLE001 - reported below with the module's name
-                failures.append((module.name, exc))
-    finally:
-        _loading = False
-    _loaded = True
+    # the registry loader is the one place where the engine reaches the plugins package
+    plugins = importlib.import_module("orchestrator.plugins")
+    for module in pkgutil.walk_packages(plugins.__path__, plugins.__name__ + "."):
+        try:
+            importlib.import_module(module.name)
+        except Exception as exc:  # noqa: BLE001 - reported below with the module's name
+            failures.append((module.name, exc))
     if failures:
         name, error = failures[0]
         others = f" (and {len(failures) - 1} more: {', '.join(n for n, _ in failures[1:])})" if failures[1:] else ""
-        _failure = PluginLoadError(f"Plugin module {name} failed to load: {type(error).__name__}: {error}{others}")
-        _failure.__cause__ = error
-        raise _failure
+        failure = PluginLoadError(f"Plugin module {name} failed to load: {type(error).__name__}: {error}{others}")
+        failure.__cause__ = error
+        return failure
+    from .plugin_entrypoints import load_entry_point_plugins
+
+    try:
+        load_entry_point_plugins()
+    except PluginLoadError as exc:
+        return exc
+    return None

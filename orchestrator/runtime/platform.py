@@ -293,6 +293,31 @@ class Platform(PlatformBase):
 
         return Services(namespace or self.namespace, self.execution_id).secret(key)
 
+    # -- flows (Git sync and push) ---------------------------------------------------------------------
+
+    def flow_sources(self, namespace: str, include_children: bool = False) -> list[dict[str, Any]]:
+        """``{namespace, id, revision, source}`` of the live flows of a namespace (and its children)."""
+        from django.db.models import Q
+
+        from flows_app.models import Flow
+
+        scope = Q(namespace=namespace) | (Q(namespace__startswith=namespace + ".") if include_children else Q(pk=None))
+        rows = Flow.objects.filter(scope, deleted=False).order_by("namespace", "flow_id")
+        return [{"namespace": f.namespace, "id": f.flow_id, "revision": f.revision, "source": f.source} for f in rows]
+
+    def deploy_flow(self, source: str) -> dict[str, Any]:
+        """Validate and save a flow through the deploy service; ``{namespace, id, revision, created, changed}``."""
+        from flows_app.services import deploy_flow
+
+        deployed = deploy_flow(source)
+        return {"namespace": deployed.flow.namespace, "id": deployed.flow.flow_id, "revision": deployed.flow.revision,
+                "created": deployed.created, "changed": deployed.changed}
+
+    def delete_flow(self, namespace: str, flow_id: str) -> None:
+        from flows_app.services import delete_flow
+
+        delete_flow(namespace, flow_id)
+
 
 # --- worker helpers ---------------------------------------------------------------------------------------
 

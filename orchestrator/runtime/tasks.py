@@ -78,6 +78,9 @@ def sweep() -> int:
     from .schedules import evaluate_schedules
 
     evaluate_schedules(moment)
+    from .polling import evaluate_polling
+
+    evaluate_polling(moment)
     return len(due)
 
 
