@@ -38,6 +38,8 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    do_POST = do_GET  # noqa: N815 - http.server API
+
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
@@ -142,3 +144,19 @@ def test_the_checked_address_is_the_one_connected(server, policy):
     finally:
         socket.getaddrinfo = original
     assert calls == ["rebind.test"]  # resolved once
+
+
+def test_notification_webhooks_follow_the_policy(server, policy):
+    policy(allow_loopback=False)
+    ctx = Ctx(MemoryPlatform("company.team", "flow", "exec1", "task", "run1"))
+    with pytest.raises(TaskFailure, match="egress policy refuses .*loopback"):
+        run(f"""    type: io.kestra.plugin.slack.notifications.SlackIncomingWebhook
+    url: "http://{server}/services/T/B/X"
+    payload: '{{"text": "hi"}}'
+""", ctx)
+    policy(allow_loopback=True)
+    with pytest.raises(TaskFailure, match=r"169\.254\.169\.254 is a link-local or cloud metadata"):
+        run(f"""    type: io.kestra.plugin.slack.notifications.SlackIncomingWebhook
+    url: "http://{server}/to/169.254.169.254/latest"
+    payload: '{{"text": "hi"}}'
+""", ctx)

@@ -260,6 +260,12 @@ class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
         return self.do_open(_GuardedHTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]
 
 
+def egress_handlers(context: ssl.SSLContext | None = None) -> list[Any]:
+    """urllib handlers whose every connection (redirects included) follows the egress policy; for any
+    task that opens URLs with ``urllib.request.build_opener``."""
+    return [_GuardedHTTPHandler(), _GuardedHTTPSHandler(context=context)]
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
         return None
