@@ -27,8 +27,12 @@ test: setup test-local test-services
 test-local: venv
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# Short leases and republish delays, so that recovery tests end in seconds (docs/reliability.md).
+FAST_RECOVERY := CELESTRA_LEASE_TIMEOUT=4 CELESTRA_HEARTBEAT_INTERVAL=0.5 CELESTRA_REPUBLISH_AFTER=3 \
+	CELESTRA_RECONCILE_INTERVAL=1
+
 test-services: venv
-	CELESTRA_REQUIRE_SERVICES=1 DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) \
+	CELESTRA_REQUIRE_SERVICES=1 DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) $(FAST_RECOVERY) \
 		$(PY) -m pytest -q -p no:cacheprovider
 
 conformance: setup

@@ -57,11 +57,20 @@ class LocalRuntime:
     def _sweep_loop(self) -> None:
         from django.db import close_old_connections
 
+        import time
+
+        from django.conf import settings
+
+        from .durable import reconcile
         from .tasks import sweep
 
+        next_reconcile = 0.0
         while not self._stop.wait(self.sweep_interval):
             try:
                 sweep()
+                if time.monotonic() >= next_reconcile:
+                    next_reconcile = time.monotonic() + settings.DURABILITY["RECONCILE_INTERVAL"]
+                    reconcile()
             except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
                 log.exception("sweep failed")
             finally:
