@@ -139,6 +139,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": max(1, min(10, _visibility // 3)),
     "unacked_restore_throttle": 1,
 }
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport, without its crash on a lost connection (orchestrator/runtime/broker.py)
+    CELERY_BROKER_TRANSPORT = "orchestrator.runtime.broker:Transport"
 if CELERY_BROKER_URL.startswith("memory://"):
     # The in-process transport polls its queues; the default (1 s) would add a second per hop.
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.005

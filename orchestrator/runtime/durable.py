@@ -358,4 +358,8 @@ def resubmit(flow: Any, execution: Any, result: dict[str, Any]) -> tuple[Any, di
     run.attempts.append(Attempt(State(states.RESUBMITTED, [(states.RUNNING, moment), (states.RESUBMITTED, moment)]),
                                 result.get("worker_id")))
     job = {**result["job"], "attempt": len(run.attempts) + 1, "deaths": result["deaths"]}
+    context = dict(job.get("context") or {})
+    if isinstance(context.get("taskrun"), dict):  # {{ taskrun.attemptsCount }} of the new attempt
+        context["taskrun"] = {**context["taskrun"], "attemptsCount": len(run.attempts)}
+    job["context"] = context
     return run, job
