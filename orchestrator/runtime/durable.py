@@ -169,10 +169,16 @@ class Heartbeat:
     def _loop(self) -> None:
         while True:
             with self.lock:
-                keys = list(self.active)
-            if not keys:
+                idle = not self.active
+            if idle:
                 self.wakeup.wait(5)
                 self.wakeup.clear()
+                continue
+            # the claim wrote the first heartbeat: a job shorter than the interval costs no beat
+            time.sleep(knob("HEARTBEAT_INTERVAL"))
+            with self.lock:
+                keys = list(self.active)
+            if not keys:
                 continue
             try:
                 self.beat(keys)
@@ -181,7 +187,6 @@ class Heartbeat:
                 _drop_broken_connection()
             finally:
                 close_old_connections()
-            time.sleep(knob("HEARTBEAT_INTERVAL"))
 
     def beat(self, keys: list[tuple[str, int]]) -> None:
         """Renew the leases of ``keys`` and stop those found KILLED (one query)."""

@@ -27,6 +27,7 @@ from orchestrator.engine import states
 from orchestrator.engine.errors import CelestraError, FlowNotFound
 from orchestrator.engine.executor import LogLine, apply_result, apply_subflow_result, decide
 from orchestrator.engine.foreachitem import ITEMS as FOR_EACH_ITEM_ITEMS
+from orchestrator.engine.plugins import load_builtin_plugins
 
 from . import durable, hooks, store
 from .environment import engine_environment
@@ -34,6 +35,11 @@ from .flows import get_flow
 from .worker import parse_ts, run_job
 
 log = logging.getLogger("celestra.executor")
+
+# Every role imports this module at start, before its pool runs tasks: load the plugin registry now.
+# Loaded lazily by the first task instead, two threads of a pool could race on a half-filled
+# registry ("Invalid type: io.kestra.plugin.core.debug.Return") right after a restart.
+load_builtin_plugins()
 
 #: context keys that the worker adds itself (not shipped in job messages)
 WORKER_LOCAL_KEYS = ("envs", "globals", "kestra", "__services__")

@@ -225,7 +225,7 @@ def test_timeout_of_a_task_blocking_in_a_socket(cluster):
     check(cluster, "timeout of a task blocking in a socket", burst, expected="FAILED", recovery=60)
     with cluster.pg.connect() as conn:
         messages = conn.execute("SELECT message FROM flows_app_logentry WHERE execution_id = ANY(%s) "
-                                "AND level = 'ERROR'", [burst.accepted]).fetchall()
+                                "AND level = 'ERROR' AND task_id = 'wait'", [burst.accepted]).fetchall()
         spans = conn.execute("SELECT state_json FROM flows_app_taskrun WHERE execution_id = ANY(%s)",
                              [burst.accepted]).fetchall()
     assert sorted(m for (m,) in messages) == ["Timeout after PT2S"] * len(burst.accepted)
