@@ -209,9 +209,21 @@ class Cluster:
         if self.broker == "redis":
             self.redis.start()
         self.env["CELERY_BROKER_URL"] = self.broker_url
+        if self.broker != "redis":
+            self._purge_queues()
         self.manage("migrate", "-v0")
         self.manage("load_flows", str(self.flows_dir))
         return self
+
+    def _purge_queues(self) -> None:
+        """A broker not of our own (RabbitMQ): drop what an earlier run of this suite left queued."""
+        from kombu import Connection
+
+        with Connection(self.broker_url, connect_timeout=5) as conn:
+            channel = conn.default_channel
+            for queue in ("executor", "worker.default"):
+                channel.queue_declare(queue=queue, durable=True, auto_delete=False)
+                channel.queue_purge(queue)
 
     def manage(self, *args: str) -> None:
         subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=self.env, check=True,
