@@ -256,7 +256,7 @@ def _write_postgres(row, execution: Execution, fields: dict, new_runs, changed_r
         # a restart may dispatch an attempt number a killed job row still holds: it becomes the new job
         statements[-1] += (" ON CONFLICT (taskrun_id, attempt) DO UPDATE SET state = EXCLUDED.state, "
                            "payload = EXCLUDED.payload, queue = EXCLUDED.queue, worker_id = '', "
-                           "published = EXCLUDED.published, claimed = NULL, heartbeat = NULL")
+                           "published = EXCLUDED.published, claimed = NULL, heartbeat = NULL, deaths = EXCLUDED.deaths")
     connection.ensure_connection()
     with ClientCursor(connection.connection) as cursor:
         cursor.execute("; ".join(statements), params)

@@ -378,3 +378,13 @@ def test_cancelled_is_true_once_killed_or_past_the_timeout(db):
     ctx.deadline = None
     ctx.killed.set()
     assert ctx.cancelled()
+
+
+def test_the_api_shows_a_claimed_task_run_running_with_its_worker_and_start_date(db, client):
+    execution_id, job = started_job()
+    durable.claim(job.payload, "worker@host/42/abc")
+    data = client.get(f"/api/v1/main/executions/{execution_id}").json()
+    (run,) = data["taskRunList"]
+    assert run["state"]["current"] == states.RUNNING and run["state"]["startDate"]
+    assert run["attempts"][-1]["workerId"] == "worker@host/42/abc"
+    assert run["attempts"][-1]["state"]["current"] == states.RUNNING
