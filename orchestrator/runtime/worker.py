@@ -94,7 +94,8 @@ class WorkerRunContext:
         return self.deadline is not None and time.monotonic() > self.deadline
 
     def cancelled(self) -> bool:
-        """True once the attempt is killed or past its timeout: long-running plugins poll it."""
+        """True once the attempt is killed (``killed``, set by the heartbeat) or past its timeout:
+        long-running plugins (script tasks) poll it."""
         return self.killed.is_set() or self.timed_out()
 
     def sleep(self, seconds: float) -> None:
@@ -109,6 +110,30 @@ class WorkerRunContext:
                 return
             if self.killed.wait(min(remaining, 0.5)):
                 raise TaskKilled("Killed")
+
+    # --- for script tasks (orchestrator.plugins.scripts): the kill check and live logs -----------
+
+    def publish_logs(self) -> None:
+        """Write the log lines gathered so far to the database now, so that the API shows a long
+        task's lines while it runs; the written lines leave ``logs`` (the result carries the rest).
+        A failed write keeps them for the result."""
+        count = len(self.logs)
+        if not count:
+            return
+        from flows_app.models import LogEntry
+
+        batch = self.logs[:count]
+        try:
+            LogEntry.objects.bulk_create([
+                LogEntry(execution_id=self.execution_id, namespace=self.namespace, flow_id=self.flow_id,
+                         task_id=self.task_id, taskrun_id=self.taskrun_id, attempt_number=self.job.get("attempt"),
+                         timestamp=parse_ts(line["timestamp"]), level=line["level"], message=line["message"])
+                for line in batch])
+        except Exception:  # noqa: BLE001 - the lines stay in the result rather than be lost
+            log.warning("live logs of %s could not be written; they go with the result", self.taskrun_id,
+                        exc_info=True)
+            return
+        del self.logs[:count]
 
 
 class _Supervisor:
@@ -170,15 +195,12 @@ def interrupt_main_thread() -> None:
         signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
 
 
-def _stop_started_processes(ctx: WorkerRunContext) -> None:
-    """Terminate the process groups the attempt started (script tasks), when that support exists."""
-    import importlib.util
-
-    if importlib.util.find_spec("orchestrator.engine.supervision") is None:
-        return
+def _stop_started_processes(ctx: WorkerRunContext) -> None:  # noqa: ARG001 - one attempt per process
+    """Terminate the process groups the attempt started (script tasks). A pool process whose main
+    thread runs the attempt runs nothing else, so its live groups are the attempt's."""
     from orchestrator.engine import supervision
 
-    supervision.terminate(ctx)
+    supervision.terminate_all()
 
 
 def _attempt(job: dict[str, Any], task: Any, working_dir: str | None = None) -> tuple[str, Any, WorkerRunContext]:
