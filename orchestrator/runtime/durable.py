@@ -18,11 +18,19 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connection, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 from flows_app import models
@@ -50,7 +58,7 @@ def publish(send: Callable[[], Any], what: str) -> bool:
     try:
         send()
         return True
-    except Exception:  # noqa: BLE001 - a lost wake-up is recovered from its row
+    except Exception:  # any broker error: a lost wake-up is recovered from its row
         log.warning("could not publish %s; the reconciler will send it again", what, exc_info=True)
         return False
 
@@ -182,7 +190,7 @@ class Heartbeat:
                 continue
             try:
                 self.beat(keys)
-            except Exception:  # noqa: BLE001 - the database may be away; the next beat tries again
+            except Exception:  # the database may be away: the next beat tries again
                 log.warning("heartbeat failed", exc_info=True)
                 _drop_broken_connection()
             finally:

@@ -88,7 +88,7 @@ def _apply_own_result(job: dict[str, Any], result: dict[str, Any]) -> None:
                 return
         except durable.TRANSIENT:
             raise
-        except Exception:  # noqa: BLE001 - park the result for the executor rather than lose it
+        except Exception:  # park the result for the executor rather than lose it
             log.exception("inline step of %s failed; parking the result for the executor", execution_id)
     # another step holds the execution: park the result; the executor takes every parked
     # result of the execution in its next step (and the wake-up makes sure there is one)

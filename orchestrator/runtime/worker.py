@@ -168,7 +168,7 @@ class _Supervisor:
             self.ctx = None
             signal.setitimer(signal.ITIMER_REAL, 0)
 
-    def _fire(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
+    def _fire(self, signum, frame) -> None:
         ctx = self.ctx
         if ctx is None:
             return  # the attempt ended meanwhile
@@ -195,7 +195,7 @@ def interrupt_main_thread() -> None:
         signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
 
 
-def _stop_started_processes(ctx: WorkerRunContext) -> None:  # noqa: ARG001 - one attempt per process
+def _stop_started_processes(ctx: WorkerRunContext) -> None:
     """Terminate the process groups the attempt started (script tasks). A pool process whose main
     thread runs the attempt runs nothing else, so its live groups are the attempt's."""
     from orchestrator.engine import supervision

@@ -21,9 +21,10 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psycopg
 
@@ -146,7 +147,7 @@ class SideEffects:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's naming
+            def do_GET(self):
                 parts = self.path.strip("/").split("/")
                 if parts[0] == "silent":
                     time.sleep(3600)
@@ -159,7 +160,7 @@ class SideEffects:
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-            def log_message(self, *args):  # noqa: D102
+            def log_message(self, *args):
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -204,7 +205,7 @@ class Cluster:
         return self.redis.url if self.broker == "redis" else os.environ.get(
             "CELESTRA_FAULTS_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
-    def start(self) -> "Cluster":
+    def start(self) -> Cluster:
         self.pg.start()
         if self.broker == "redis":
             self.redis.start()

@@ -21,7 +21,7 @@ from flows_app import models
 from flows_app.services import create_execution, deploy_flow, load_execution
 from flows_app.services_admin import kill_execution
 from orchestrator.engine import states
-from orchestrator.runtime import durable, store
+from orchestrator.runtime import durable
 from orchestrator.runtime.tasks import step
 from orchestrator.runtime.worker import run_job
 
@@ -203,7 +203,7 @@ def test_leases_are_not_judged_before_the_reconciler_saw_the_database_healthy_th
 
 
 def test_a_finished_job_whose_result_is_parked_is_not_resubmitted(db):
-    execution_id, job = started_job()
+    _, job = started_job()
     durable.claim(job.payload, "w")
     durable.park_result(job.payload, result_of(job))
     age(models.Job.objects.filter(pk=job.pk), heartbeat=True)
