@@ -180,7 +180,7 @@ class Job(models.Model):
 
     PENDING = "PENDING"    # written, message published (or to be published again)
     RUNNING = "RUNNING"    # claimed by ``worker_id``, lease renewed by heartbeats
-    FINISHED = "FINISHED"  # the attempt ended; its result is parked (PendingResult)
+    FINISHED = "FINISHED"  # a lost attempt handed to the executor for resubmission
     KILLED = "KILLED"      # the execution was killed: a worker that sees it stops the attempt
 
     execution_id = models.CharField(max_length=32, db_index=True)

@@ -122,15 +122,21 @@ def claim(job: dict[str, Any], worker: str) -> models.Job | None:
 
 
 def park_result(job: dict[str, Any], result: dict[str, Any]) -> None:
-    """Keep a result for the next executor step of its execution: the result row and the job's
-    FINISHED state in one transaction (a FINISHED job is not resubmitted), then a wake-up."""
+    """Keep a result for the next executor step of its execution (one insert), then a wake-up.
+
+    The job row stays RUNNING until that step deletes it; the reconciler does not resubmit a job
+    whose result is parked (see :func:`_has_parked_result`), so parking costs no second write.
+    """
     from .tasks import enqueue_advance
 
     with transaction.atomic():
         models.PendingResult.objects.create(execution_id=job["execution_id"], payload=result)
-        models.Job.objects.filter(taskrun_id=job["taskrun_id"], attempt=job["attempt"]).exclude(
-            state=models.Job.KILLED).update(state=models.Job.FINISHED, heartbeat=timezone.now())
         enqueue_advance(job["execution_id"], recorded=True)
+
+
+def _has_parked_result(job: models.Job) -> bool:
+    return models.PendingResult.objects.filter(execution_id=job.execution_id, payload__taskrun_id=job.taskrun_id,
+                                               payload__attempt=job.attempt).exists()
 
 
 # --- leases ------------------------------------------------------------------------------------
@@ -209,9 +215,8 @@ class Heartbeat:
             rows = cursor.fetchall()
         found = {(r[0], int(r[1])): r[2] for r in rows}
         for key in keys:
-            # KILLED, or superseded: resubmitted after a lost lease (FINISHED by the reconciler),
-            # reset by a restart, gone: stop. A job this process parked itself is FINISHED too, after
-            # its attempt ended, when stopping it does nothing.
+            # KILLED, or superseded (resubmitted after a lost lease: FINISHED by the reconciler;
+            # reset by a restart; gone): stop it.
             if found.get(key) != models.Job.RUNNING:
                 self.kill(key)
 
@@ -263,8 +268,8 @@ def _reconcile(moment, check_leases: bool) -> dict[str, int]:
     """One reconciler pass; returns how many rows of each kind it acted on.
 
     1. Jobs still PENDING whose message went out ``REPUBLISH_AFTER`` ago: publish again.
-    2. Jobs RUNNING (or FINISHED without their result applied) whose lease expired: hand the
-       execution a *resubmit* result (applied by its next step, which records the attempt as
+    2. Jobs RUNNING whose lease expired and whose result is not parked: hand the execution a
+       *resubmit* result (applied by its next step, which records the attempt as
        RESUBMITTED and dispatches the next one, or fails the run after ``MAX_WORKER_DEATHS``).
     3. KILLED jobs nobody runs any more: deleted.
     4. Parked results older than ``REPUBLISH_AFTER``: wake their execution up.
@@ -298,8 +303,7 @@ def _reconcile(moment, check_leases: bool) -> dict[str, int]:
         dead = [] if not check_leases else list(_locked(models.Job.objects.filter(state__in=[models.Job.RUNNING, models.Job.FINISHED],
                                                       heartbeat__lt=expired)).order_by("heartbeat")[:batch])
         for job in dead:
-            if job.state == models.Job.FINISHED and models.PendingResult.objects.filter(
-                    execution_id=job.execution_id).exists():
+            if _has_parked_result(job):
                 continue  # its result waits to be applied: step 4 wakes the execution up
             log.warning("worker %s stopped renewing the lease of %s: resubmitting", job.worker_id, job)
             models.PendingResult.objects.create(execution_id=job.execution_id, payload={

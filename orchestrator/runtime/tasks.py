@@ -64,7 +64,7 @@ def run_task(self, job: dict[str, Any]) -> None:
     3. With ``INLINE_RESULTS`` (the default) the worker applies its own result: it takes the
        execution's lock and runs the executor step itself, which saves a broker round trip and a
        queue hop per task run. When another step holds the execution, or the inline step fails,
-       the result is parked as a row (with the job FINISHED) for the next step. Database errors
+       the result is parked as a row for the next step. Database errors
        are retried with backoff; while they are, the lease is still renewed.
     """
     worker = durable.worker_id(self.request.hostname)
