@@ -71,7 +71,7 @@ class LocalRuntime:
                 if time.monotonic() >= next_reconcile:
                     next_reconcile = time.monotonic() + settings.DURABILITY["RECONCILE_INTERVAL"]
                     reconcile()
-            except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
+            except Exception:  # the loop must survive a database hiccup
                 log.exception("sweep failed")
             finally:
                 close_old_connections()

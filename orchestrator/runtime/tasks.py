@@ -26,7 +26,6 @@ from orchestrator.celery import EXECUTOR_QUEUE, worker_queue
 from orchestrator.engine import states
 from orchestrator.engine.errors import CelestraError, FlowNotFound
 from orchestrator.engine.executor import LogLine, apply_result, apply_subflow_result, decide
-from orchestrator.engine.foreachitem import ITEMS as FOR_EACH_ITEM_ITEMS
 from orchestrator.engine.plugins import load_builtin_plugins
 
 from . import durable, hooks, store
@@ -120,6 +119,9 @@ def sweep() -> int:
     from .schedules import evaluate_schedules
 
     evaluate_schedules(moment)
+    from .polling import evaluate_polling
+
+    evaluate_polling(moment)
     return len(due)
 
 
@@ -314,7 +316,7 @@ def _create_subflows(row, execution, decision) -> list:
                     revision=revision, trigger=trigger, parent_id=execution.id, inherited_labels=inherited,
                     internal={"parentTaskRunId": request.taskrun_id, "parentTaskId": request.task_id,
                               # ForEachItem follows its children's ends even without waiting
-                              "wait": request.wait or request.task_type == FOR_EACH_ITEM_ITEMS})
+                              "wait": request.wait or request.follow_children})
         except CelestraError as exc:
             message = str(exc)
             if isinstance(exc, FlowNotFound) or "Unable to find flow" in message:
