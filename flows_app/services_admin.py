@@ -207,6 +207,10 @@ def kill_execution(execution_id: str, *, cascade: bool = True) -> Execution:
         execution.state = execution.state.with_state(states.KILLED, moment)
         decision.logs.append(LogLine("WARN", "Execution has been killed", timestamp=moment))
         store.save_decision(row, execution, decision)
+        # the worker running a task run of this execution sees the flag with its next heartbeat and
+        # stops; a job not started yet is never claimed (orchestrator.runtime.durable)
+        models.Job.objects.filter(execution_id=execution_id).exclude(state=models.Job.FINISHED).update(
+            state=models.Job.KILLED)
         children = (list(models.Execution.objects.filter(parent_id=execution_id)
                          .exclude(state__in=states.TERMINATED).values_list("id", flat=True)) if cascade else [])
         to_advance = [execution.parent_id] if execution.parent_id else []
@@ -222,8 +226,11 @@ def kill_execution(execution_id: str, *, cascade: bool = True) -> Execution:
                 kill_execution(child, cascade=True)
             except CelestraError:  # finished meanwhile
                 pass
-        for other in to_advance:
-            advance_execution.apply_async(args=[other], queue="executor")
+        from orchestrator.runtime.durable import publish
+
+        for other in to_advance:  # a lost one is found again (queued executions: the reconciler)
+            publish(lambda other=other: advance_execution.apply_async(args=[other], queue="executor"),
+                    f"step of {other}")
 
     transaction.on_commit(after_commit)
     return execution

@@ -172,6 +172,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": max(1, min(10, _visibility // 3)),
     "unacked_restore_throttle": 1,
 }
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport, without its crash on a lost connection (orchestrator/runtime/broker.py)
+    CELERY_BROKER_TRANSPORT = "orchestrator.runtime.broker:Transport"
 if CELERY_BROKER_URL.startswith("memory://"):
     # The in-process transport polls its queues; the default (1 s) would add a second per hop.
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.005
@@ -254,6 +257,27 @@ CELESTRA_EGRESS = {
     # Networks always allowed / always refused (comma-separated CIDRs), checked before the rules above.
     "ALLOW": [c for c in os.environ.get("CELESTRA_EGRESS_ALLOW", "").split(",") if c.strip()],
     "DENY": [c for c in os.environ.get("CELESTRA_EGRESS_DENY", "").split(",") if c.strip()],
+}
+
+# --- Durability (docs/reliability.md) ------------------------------------------------------
+# Every value in seconds (or a count), from the environment, with the default used in production.
+DURABILITY = {
+    # a worker process renews the lease of the task runs it runs this often (and reads kill flags)
+    "HEARTBEAT_INTERVAL": float(os.environ.get("CELESTRA_HEARTBEAT_INTERVAL", "1")),
+    # a running task run whose lease was not renewed for this long is resubmitted as a new attempt
+    "LEASE_TIMEOUT": float(os.environ.get("CELESTRA_LEASE_TIMEOUT", "15")),
+    # a job or a step whose wake-up message was sent this long ago without effect is sent again
+    "REPUBLISH_AFTER": float(os.environ.get("CELESTRA_REPUBLISH_AFTER", "10")),
+    # seconds between two reconciler passes (scheduler role, local mode)
+    "RECONCILE_INTERVAL": float(os.environ.get("CELESTRA_RECONCILE_INTERVAL", "2")),
+    # a job whose worker died this many times (lease expired) ends FAILED instead of running again
+    "MAX_WORKER_DEATHS": envint("CELESTRA_MAX_WORKER_DEATHS", 3),
+    # transient database or broker errors: first retry delay, its cap, and how long to keep trying
+    "RETRY_BACKOFF": float(os.environ.get("CELESTRA_RETRY_BACKOFF", "0.2")),
+    "RETRY_BACKOFF_MAX": float(os.environ.get("CELESTRA_RETRY_BACKOFF_MAX", "5")),
+    "RETRY_FOR": float(os.environ.get("CELESTRA_RETRY_FOR", "600")),
+    # rows looked at per reconciler pass and per kind of work
+    "RECONCILE_BATCH": envint("CELESTRA_RECONCILE_BATCH", 500),
 }
 
 LOGGING = {

@@ -140,7 +140,7 @@ def runtime(django_db_setup, django_db_blocker):
 
 
 class LocalSweeper:
-    """The timer sweep (the scheduler role's job) in a thread of the test process."""
+    """The timer sweep and the reconciler (the scheduler role's jobs) in a thread of the test process."""
 
     def __init__(self, blocker):
         import threading
@@ -156,12 +156,14 @@ class LocalSweeper:
     def loop(self) -> None:
         from django.db import close_old_connections
 
+        from orchestrator.runtime.durable import reconcile
         from orchestrator.runtime.tasks import sweep
 
         with self.blocker.unblock():
             while not self.stop_event.wait(0.2):
                 try:
                     sweep()
+                    reconcile()
                 except Exception:  # noqa: BLE001 - tables may be flushed between tests
                     pass
                 finally:
