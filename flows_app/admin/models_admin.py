@@ -15,7 +15,7 @@ from django.utils.html import format_html
 
 from orchestrator.engine.errors import CelestraError, InputValidationError
 
-from . import models, services
+from .. import models, services
 
 MONOSPACE = {"style": "font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; width: 95%;",
              "rows": 30, "spellcheck": "false"}
@@ -169,37 +169,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
-
-
-class TaskRunInline(admin.TabularInline):
-    model = models.TaskRun
-    fields = ["seq", "task_id", "value", "state", "attempt_count", "parent_task_run_id", "id"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ["seq"]
-
-    @admin.display(description="Attempts")
-    def attempt_count(self, obj) -> int:
-        return len(obj.attempts or [])
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(models.Execution)
-class ExecutionAdmin(ReadOnlyAdmin):
-    list_display = ["id", "namespace", "flow_id", "flow_revision", "state", "created", "start_date", "end_date"]
-    list_filter = ["state", "namespace", "deleted"]
-    search_fields = ["id", "flow_id", "namespace"]
-    date_hierarchy = "created"
-    inlines = [TaskRunInline]
-    readonly_fields = ["id", "namespace", "flow_id", "flow_revision", "state", "created", "start_date", "end_date",
-                       "inputs", "outputs", "labels", "trigger", "parent_id", "original_id", "deleted"]
-    fields = readonly_fields
 
 
 @admin.register(models.TaskRun)
