@@ -32,98 +32,6 @@ def _flow_errors(exc: Exception) -> list[str]:
     return out or [str(exc)]
 
 
-class FlowForm(forms.ModelForm):
-    source = forms.CharField(widget=forms.Textarea(attrs=MONOSPACE),
-                             help_text="The flow in YAML; id and namespace are read from it.")
-
-    class Meta:
-        model = models.Flow
-        fields = ["source"]
-
-    def clean_source(self) -> str:
-        from orchestrator.runtime.flows import parse
-
-        source = self.cleaned_data["source"].replace("\r\n", "\n")
-        try:
-            parsed = parse(source)
-        except CelestraError as exc:
-            raise forms.ValidationError(_flow_errors(exc)) from None
-        instance = self.instance
-        if instance.pk and (parsed.namespace, parsed.id) != (instance.namespace, instance.flow_id):
-            what = "namespace" if parsed.namespace != instance.namespace else "flow id"
-            raise forms.ValidationError(f"Illegal {what} update")
-        if not instance.pk and models.Flow.objects.filter(namespace=parsed.namespace, flow_id=parsed.id,
-                                                          deleted=False).exists():
-            raise forms.ValidationError(f"Flow id already exists: {parsed.namespace}.{parsed.id}")
-        return source
-
-
-class FlowRevisionInline(admin.TabularInline):
-    model = models.FlowRevision
-    fields = ["revision", "deleted", "created"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    ordering = ["-revision"]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(models.Flow)
-class FlowAdmin(admin.ModelAdmin):
-    form = FlowForm
-    list_display = ["flow_id", "namespace", "revision", "disabled", "deleted", "updated"]
-    list_filter = ["deleted", "disabled", "namespace"]
-    search_fields = ["flow_id", "namespace", "description"]
-    readonly_fields = ["namespace", "flow_id", "revision", "description", "labels", "disabled", "deleted",
-                       "created", "updated"]
-    inlines = [FlowRevisionInline]
-    actions = ["execute"]
-
-    def get_fields(self, request, obj=None):
-        return ["source"] if obj is None else ["source", *self.readonly_fields]
-
-    def get_inlines(self, request, obj):
-        return self.inlines if obj is not None else []
-
-    def save_model(self, request, obj, form, change) -> None:
-        expect = (obj.namespace, obj.flow_id) if change else None
-        try:
-            deployed = services.deploy_flow(form.cleaned_data["source"], expect=expect)
-        except CelestraError as exc:  # validated in the form already; a race is reported, not raised
-            self.message_user(request, "; ".join(_flow_errors(exc)), messages.ERROR)
-            return
-        saved = deployed.flow
-        obj.pk = saved.pk
-        for field in saved._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(saved, field.attname))
-        if not deployed.changed:
-            self.message_user(request, "The source did not change: no new revision.", messages.INFO)
-
-    def delete_model(self, request, obj) -> None:
-        if not obj.deleted:
-            services.delete_flow(obj.namespace, obj.flow_id)
-
-    def delete_queryset(self, request, queryset) -> None:
-        for flow in queryset.filter(deleted=False):
-            services.delete_flow(flow.namespace, flow.flow_id)
-
-    @admin.action(description="Execute (with default inputs)")
-    def execute(self, request, queryset) -> None:
-        for flow in queryset.filter(deleted=False):
-            try:
-                with transaction.atomic():
-                    execution = services.create_execution(flow.namespace, flow.flow_id, {})
-            except InputValidationError as exc:
-                self.message_user(request, f"{flow}: {exc}", messages.ERROR)
-            except CelestraError as exc:
-                self.message_user(request, f"{flow}: {exc}", messages.ERROR)
-            else:
-                self.message_user(request, f"{flow}: execution {execution.id} created.", messages.SUCCESS)
-
-
 @admin.register(models.FlowRevision)
 class FlowRevisionAdmin(admin.ModelAdmin):
     list_display = ["flow", "revision", "deleted", "created"]
@@ -145,9 +53,40 @@ class FlowRevisionAdmin(admin.ModelAdmin):
 
 @admin.register(models.Namespace)
 class NamespaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "parent", "created"]
+    """A namespace's overview: its flows, executions, KV entries, files and secrets."""
+
+    list_display = ["name", "parent", "flow_count", "created"]
     search_fields = ["name"]
     readonly_fields = ["created"]
+    change_form_template = "admin/console/namespace.html"
+
+    @admin.display(description="Flows")
+    def flow_count(self, obj) -> int:
+        return models.Flow.objects.filter(namespace=obj.name, deleted=False).count()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from secrets_app.models import Secret
+        from storage_app.models import KVEntry, NamespaceFile
+
+        from orchestrator.engine import states
+
+        namespace = models.Namespace.objects.filter(pk=object_id).first()
+        extra = dict(extra_context or {})
+        if namespace is not None:
+            name = namespace.name
+            executions = models.Execution.objects.filter(namespace=name, deleted=False)
+            extra["overview"] = {
+                "flows": list(models.Flow.objects.filter(namespace=name, deleted=False).order_by("flow_id")),
+                "executions": executions.count(),
+                "running": executions.exclude(state__in=states.TERMINATED).count(),
+                "failed": executions.filter(state=states.FAILED).count(),
+                "recent": list(executions.order_by("-created")[:10]),
+                "kv": list(KVEntry.objects.filter(namespace=name).order_by("key")[:50]),
+                "files": list(NamespaceFile.objects.filter(namespace=name).order_by("path").only("id", "path", "updated")[:100]),
+                "secrets": list(Secret.objects.filter(namespace=name).order_by("key").values_list("key", flat=True)[:100]),
+                "children": list(namespace.children.order_by("name")),
+            }
+        return super().change_view(request, object_id, form_url, extra)
 
 
 @admin.register(models.FlowLabel)

@@ -13,6 +13,15 @@ def configure_site(site: Any) -> None:
     # there is no public site to view: the link would be a 404
     site.site_url = None
     site.index_template = "admin/console/dashboard.html"
+    base_index = site.index
+
+    def index(request, extra_context=None):
+        from .dashboard import dashboard_context
+
+        return base_index(request, {**dashboard_context(request), **(extra_context or {})})
+
+    # the home page gets the dashboard's data (an attribute of this site, read by get_urls)
+    site.index = index
     # human names for the models' pages (set here, not in Meta: no migration for a label)
     names = {
         models.LogEntry: ("log entry", "log entries"),

@@ -1,6 +1,8 @@
 """The console's pages and actions through Django's test client, on real executions."""
 from __future__ import annotations
 
+import html
+
 import pytest
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,11 +40,11 @@ def test_execution_page_shows_tree_error_logs_and_history(run_flow, client, staf
     assert execution.state.current == "FAILED"
     page = client.get(f"/admin/flows_app/execution/{execution.id}/change/")
     assert page.status_code == 200
-    html = page.content.decode()
-    assert "boom at the end" in html  # the failed task run's error
-    assert "more iterations collapsed" in html  # 60 iterations are collapsed
-    assert 'data-task="hello"' in html
-    assert html.count('data-task="hello"') < 60
+    text = page.content.decode()
+    assert "boom at the end" in text  # the failed task run's error
+    assert "more iterations collapsed" in text  # 60 iterations are collapsed
+    assert 'data-task="hello"' in text
+    assert text.count('data-task="hello"') < 60
     full = client.get(f"/admin/flows_app/execution/{execution.id}/change/?expand="
                       + next(r.id for r in execution.task_runs if r.task_id == "each")).content.decode()
     assert full.count('data-task="hello"') == 60
@@ -56,3 +58,114 @@ def test_execution_page_shows_tree_error_logs_and_history(run_flow, client, staf
     assert result == {"result": "world!"}
     bad = client.post(f"/admin/flows_app/execution/{execution.id}/eval/", {"expression": "{{ nope( }}"}).json()
     assert "error" in bad
+
+
+PAUSE = """
+id: waits
+namespace: console.test
+tasks:
+  - id: approve
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - id: reason
+        type: STRING
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: "approved because {{ outputs.approve.onResume.reason }}"
+"""
+
+
+def _wait(execution_id: str, until, timeout: float = 30):
+    import time
+
+    from flows_app.models import Execution
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = Execution.objects.get(pk=execution_id)
+        if until(row):
+            return row
+        time.sleep(0.1)
+    raise AssertionError(f"execution {execution_id} is still {row.state}")
+
+
+def test_actions_resume_with_inputs_and_refuse_non_staff(runtime, client, staff, django_user_model):
+    from flows_app.services import create_execution, deploy_flow
+
+    deploy_flow(PAUSE)
+    execution = create_execution("console.test", "waits", {})
+    _wait(execution.id, lambda r: r.state == "PAUSED")
+    page = html.unescape(client.get(f"/admin/flows_app/execution/{execution.id}/change/").content.decode())
+    assert "Paused by its Pause task 'approve'" in page  # "why isn't it running?"
+    assert 'name="input-reason"' in page  # the onResume form
+    # a user who may not act is refused by the server, whatever the page shows
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=False)
+    other = type(client)()
+    other.force_login(viewer)
+    refused = other.post(f"/admin/flows_app/execution/{execution.id}/action/resume/", {"input-reason": "x"})
+    assert refused.status_code in (302, 403)
+    assert _wait(execution.id, lambda r: True).state == "PAUSED"
+    done = client.post(f"/admin/flows_app/execution/{execution.id}/action/resume/", {"input-reason": "looks good"})
+    assert done.status_code == 302
+    row = _wait(execution.id, lambda r: r.state in ("SUCCESS", "FAILED"))
+    assert row.state == "SUCCESS"
+    from flows_app.models import LogEntry
+
+    assert LogEntry.objects.filter(execution_id=execution.id, message="approved because looks good").exists()
+    # soft delete: out of the default list, kept as a row
+    client.post(f"/admin/flows_app/execution/{execution.id}/action/delete/")
+    row.refresh_from_db()
+    assert row.deleted
+    listing = client.get("/admin/flows_app/execution/").content.decode()
+    assert f"/admin/flows_app/execution/{execution.id}/change/" not in listing
+
+
+def test_console_permission_is_one_function(django_user_model):
+    from flows_app.admin.permissions import console_can
+
+    staff = django_user_model(username="s", is_staff=True, is_active=True)
+    viewer = django_user_model(username="v", is_staff=False, is_active=True)
+    gone = django_user_model(username="g", is_staff=True, is_active=False)
+    assert console_can(staff, "kill", "a.b")
+    assert not console_can(viewer, "kill", "a.b")
+    assert not console_can(gone, "view")
+    with pytest.raises(ValueError):
+        console_can(staff, "launch-missiles")
+
+
+def test_flow_validate_reports_lines_and_restore_revision(client, staff):
+    from flows_app.models import Flow
+    from flows_app.services import deploy_flow
+
+    bad = "id: x\nnamespace: console.test\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    mesage: hi\n"
+    report = client.post("/admin/flows_app/flow/validate/", bad, content_type="application/x-yaml").json()
+    assert not report["valid"]
+    assert any(e["line"] for e in report["errors"]), report
+    one = "id: x\nnamespace: console.test\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: one\n"
+    deploy_flow(one)
+    deploy_flow(one.replace("one", "two"))
+    flow = Flow.objects.get(namespace="console.test", flow_id="x")
+    diff = client.get(f"/admin/flows_app/flow/{flow.pk}/revisions/?left=1&right=2").content.decode()
+    assert "diff_chg" in diff or "diff_sub" in diff
+    client.post(f"/admin/flows_app/flow/{flow.pk}/restore/1/")
+    flow.refresh_from_db()
+    assert flow.revision == 3 and "message: one" in flow.source
+
+
+def test_kv_string_is_text_and_pages_have_clean_titles(client, staff):
+    from storage_app.models import KVEntry
+
+    response = client.post("/admin/storage_app/kventry/add/", {"namespace": "console.test", "key": "greeting",
+                                                                "type": "STRING", "value": "hello world",
+                                                                "description": ""})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    entry = KVEntry.objects.get(key="greeting")
+    assert (entry.type, entry.value) == ("STRING", "hello world")
+    client.post("/admin/storage_app/kventry/add/", {"namespace": "console.test", "key": "n", "type": "AUTO",
+                                                     "value": "42", "description": ""})
+    assert KVEntry.objects.get(key="n").type == "NUMBER"
+    home = client.get("/admin/").content.decode()
+    assert 'id="dashboard"' in home
+    assert "Log entries" in home and "Log entrys" not in home
+    assert "View site" not in home
+    assert "Periodic tasks" not in home
