@@ -169,7 +169,7 @@ class FlowAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra = dict(extra_context or {})
-        flow = models.Flow.objects.filter(pk=object_id).first()
+        flow = models.Flow.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
         if flow is not None:
             from orchestrator.runtime.flows import get_flow
 

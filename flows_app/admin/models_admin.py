@@ -70,7 +70,7 @@ class NamespaceAdmin(admin.ModelAdmin):
 
         from orchestrator.engine import states
 
-        namespace = models.Namespace.objects.filter(pk=object_id).first()
+        namespace = models.Namespace.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
         extra = dict(extra_context or {})
         if namespace is not None:
             name = namespace.name
