@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/celestra_ci
 REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: venv setup run test test-local test-services bench conformance clean
+.PHONY: venv setup run test test-local test-services browser-deps bench conformance clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -24,10 +24,14 @@ run: setup
 # The whole suite twice: SQLite + in-process broker, then Postgres + Redis with real worker processes.
 test: setup test-local test-services
 
-test-local: venv
+# Debian's Chromium for the browser tests (tests/browser), installed from the OS packages when missing.
+browser-deps:
+	sh tests/browser/install_chromium.sh
+
+test-local: venv browser-deps
 	$(PY) -m pytest -q -p no:cacheprovider
 
-test-services: venv
+test-services: venv browser-deps
 	CELESTRA_REQUIRE_SERVICES=1 DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) \
 		$(PY) -m pytest -q -p no:cacheprovider
 

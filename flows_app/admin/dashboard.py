@@ -44,9 +44,10 @@ def dashboard_context(request: Any, hours: int = 24) -> dict[str, Any]:
     failures = list(live.filter(state=states.FAILED).order_by("-created")[:10])
     errors: dict[str, str] = {}
     if failures:
+        # the first error of a task run says why; "Flow completed with state FAILED" does not
         for execution_id, message in (models.LogEntry.objects.filter(
-                execution_id__in=[f.pk for f in failures], level="ERROR").order_by("timestamp", "id")
-                .values_list("execution_id", "message")):
+                execution_id__in=[f.pk for f in failures], level="ERROR", taskrun_id__isnull=False)
+                .order_by("-timestamp", "-id").values_list("execution_id", "message")):
             errors[execution_id] = message
     workers = console.worker_status()
     return {

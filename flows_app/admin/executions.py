@@ -251,7 +251,7 @@ class ExecutionAdmin(admin.ModelAdmin):
         flow_row = models.Flow.objects.filter(namespace=row.namespace, flow_id=row.flow_id).first()
         context.update({
             "title": f"Execution {row.pk}",
-            "subtitle": f"{row.namespace}.{row.flow_id}",
+            "flow_label": f"{row.namespace}.{row.flow_id}",
             "opts": self.model._meta,
             "can": allowed(request.user, row.namespace),
             "metrics": metrics,

@@ -169,3 +169,34 @@ def test_kv_string_is_text_and_pages_have_clean_titles(client, staff):
     assert "Log entries" in home and "Log entrys" not in home
     assert "View site" not in home
     assert "Periodic tasks" not in home
+
+
+def test_dashboard_counts_failures_with_their_error(run_flow, client, staff):
+    execution = run_flow(LOOP)
+    home = client.get("/admin/").content.decode()
+    assert 'class="seg st-failed"' in home  # this hour's column of the chart
+    assert "boom at the end" in home  # recent failures show their error
+    assert f"/admin/flows_app/execution/{execution.id}/change/" in home
+
+
+def test_why_a_queued_execution_waits_for_a_slot(runtime, client, staff):
+    from flows_app.services import create_execution, deploy_flow
+
+    deploy_flow("""
+id: one-at-a-time
+namespace: console.test
+concurrency:
+  limit: 1
+tasks:
+  - id: approve
+    type: io.kestra.plugin.core.flow.Pause
+""")
+    first = create_execution("console.test", "one-at-a-time", {})
+    _wait(first.id, lambda r: r.state == "PAUSED")
+    second = create_execution("console.test", "one-at-a-time", {})
+    _wait(second.id, lambda r: r.state == "QUEUED")
+    page = html.unescape(client.get(f"/admin/flows_app/execution/{second.id}/change/").content.decode())
+    assert "Waiting for a concurrency slot" in page
+    assert first.id in page.split("Waiting for a concurrency slot", 1)[1][:400]
+    client.post(f"/admin/flows_app/execution/{first.id}/action/kill/")
+    client.post(f"/admin/flows_app/execution/{second.id}/action/kill/")
