@@ -230,6 +230,9 @@ def why_not_running(execution: models.Execution, flow: Any, rows: list[RunRow],
         if waiting and flow is not None:
             workers = workers or worker_status()
             for run in waiting[:5]:
+                running_on = next((host for host, args in workers.active if run.id in args), None)
+                if running_on:
+                    continue  # a worker runs it: it is not waiting (its state is written at the end)
                 group = _worker_group(flow, run.task_id)
                 queue = f"worker.{group or 'default'}"
                 if workers.error:
@@ -244,6 +247,20 @@ def why_not_running(execution: models.Execution, flow: Any, rows: list[RunRow],
         if state == states.CREATED and not reasons and (moment - execution.created).total_seconds() > STALLED_AFTER:
             reasons.append("Created but not started by an executor yet: is an executor running?")
     return reasons
+
+
+def mark_running(rows: list[RunRow]) -> None:
+    """Name the worker running a task run whose attempt is not written yet (the worker writes the
+    attempt with its result), when a live worker says it runs it."""
+    pending = [r for r in rows if r.state in (states.CREATED, states.SUBMITTED, states.RUNNING)
+               and not r.attempts and not r.children_count and r.task_id]
+    if not pending:
+        return
+    status = worker_status()
+    for run in pending:
+        host = next((h for h, args in status.active if run.id in args), None)
+        if host:
+            run.worker = f"{host} (running)"
 
 
 def _worker_group(flow: Any, task_id: str) -> str | None:
@@ -264,6 +281,8 @@ class WorkerStatus:
     #: queue name → worker host names consuming it
     consumers: dict[str, list[str]] = field(default_factory=dict)
     workers: list[str] = field(default_factory=list)
+    #: (worker, text of the arguments) of each task a worker is running now
+    active: list[tuple[str, str]] = field(default_factory=list)
     error: str | None = None
     at: float = 0.0
 
@@ -278,8 +297,8 @@ _cache: dict[str, WorkerStatus] = {}
 WORKERS_TTL = 10.0
 
 
-def worker_status(timeout: float = 0.5) -> WorkerStatus:
-    """Which live Celery workers consume which queues (``inspect().active_queues()``), cached."""
+def worker_status(timeout: float = 0.3) -> WorkerStatus:
+    """Which live Celery workers consume which queues, and what they run now (``inspect()``), cached."""
     cached = _cache.get("status")
     if cached is not None and time.monotonic() - cached.at < WORKERS_TTL:
         return cached
@@ -287,11 +306,13 @@ def worker_status(timeout: float = 0.5) -> WorkerStatus:
     try:
         from orchestrator.celery import app
 
-        replies = app.control.inspect(timeout=timeout).active_queues() or {}
-        for host, queues in replies.items():
+        inspect = app.control.inspect(timeout=timeout)
+        for host, queues in (inspect.active_queues() or {}).items():
             status.workers.append(host)
             for queue in queues or []:
                 status.consumers.setdefault(queue.get("name", ""), []).append(host)
+        for host, tasks in (inspect.active() or {}).items():
+            status.active += [(host, str(task.get("args", ""))) for task in tasks or []]
     except Exception as exc:  # noqa: BLE001 - a broker that is down is shown, not raised
         log.warning("Cannot ask the workers: %s", exc)
         status.error = str(exc) or exc.__class__.__name__

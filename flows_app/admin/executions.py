@@ -222,6 +222,8 @@ class ExecutionAdmin(admin.ModelAdmin):
         flow = _flow_of(row)
         type_of = flow.task_types() if flow is not None else {}
         rows, total = console.run_rows(row, type_of, expand=request.GET.getlist("expand"))
+        if row.state not in states.TERMINATED:
+            console.mark_running(rows)
         start = row.start_date or row.created
         from orchestrator.engine.timeutil import format_duration, now
 

@@ -126,6 +126,8 @@ def test_logs_arrive_live(page, server):
     assert page.locator("#logs .logline:has-text('second line')").count() == 0  # not yet: it sleeps
     page.wait_for_selector("#logs .logline:has-text('second line')")  # appended without a reload
     wait_state(page, "SUCCESS")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 1000, f"the execution page is {width}px wide at 1,000 px"
     page.select_option("#log-task", "later")
     page.wait_for_function("() => document.querySelectorAll('#logs .logline').length === 1")
     shots = os.environ.get("CELESTRA_SCREENSHOTS")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
 
@@ -200,3 +201,73 @@ tasks:
     assert first.id in page.split("Waiting for a concurrency slot", 1)[1][:400]
     client.post(f"/admin/flows_app/execution/{first.id}/action/kill/")
     client.post(f"/admin/flows_app/execution/{second.id}/action/kill/")
+
+
+def test_why_a_task_waits_for_a_worker_group_without_workers(runtime, client, staff):
+    import time
+
+    from flows_app.services import create_execution, deploy_flow
+
+    deploy_flow("""
+id: nowhere
+namespace: console.test
+tasks:
+  - id: stuck
+    type: io.kestra.plugin.core.log.Log
+    message: never
+    workerGroup:
+      key: nowhere
+""")
+    execution = create_execution("console.test", "nowhere", {})
+    deadline = time.monotonic() + 30
+    page = ""
+    while "no live worker consumes worker.nowhere" not in page:
+        assert time.monotonic() < deadline, page[-3000:]
+        time.sleep(0.5)
+        page = html.unescape(client.get(f"/admin/flows_app/execution/{execution.id}/fragment/").content.decode())
+    assert "worker group 'nowhere'" in page
+    client.post(f"/admin/flows_app/execution/{execution.id}/action/kill/")
+
+
+def test_execute_form_uploads_files_and_masks_secrets(runtime, client, staff):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from flows_app.models import Execution, Flow
+    from flows_app.services import deploy_flow
+
+    deploy_flow("""
+id: with-file
+namespace: console.test
+inputs:
+  - id: data
+    type: FILE
+  - id: token
+    type: SECRET
+    required: false
+  - id: mode
+    type: SELECT
+    values: [fast, slow]
+    defaults: fast
+tasks:
+  - id: size
+    type: io.kestra.plugin.core.log.Log
+    message: "{{ read(inputs.data) }} {{ inputs.mode }}"
+""")
+    flow = Flow.objects.get(flow_id="with-file")
+    form = client.get(f"/admin/flows_app/flow/{flow.pk}/execute/").content.decode()
+    assert 'type="file" id="input-data"' in form
+    assert 'type="password" id="input-token"' in form
+    assert "<option >slow</option>" in form or "<option>slow</option>" in form
+    missing = html.unescape(client.post(f"/admin/flows_app/flow/{flow.pk}/execute/", {}).content.decode())
+    assert "input-error" in missing and "data" in missing  # the engine's message at the FILE field
+    response = client.post(f"/admin/flows_app/flow/{flow.pk}/execute/", {
+        "input-data": SimpleUploadedFile("in.txt", b"file body")})
+    assert response.status_code == 302, re.findall(r'class="[^"]*(?:errornote|input-error)[^"]*">([^<]*)<', response.content.decode())
+    execution_id = response["Location"].rstrip("/").split("/")[-2]
+    row = _wait(execution_id, lambda r: r.state in ("SUCCESS", "FAILED"))
+    assert row.state == "SUCCESS"
+    assert str(row.inputs["data"]).startswith("kestra://")
+    from flows_app.models import LogEntry
+
+    assert LogEntry.objects.filter(execution_id=execution_id, message="file body fast").exists()
+    assert Execution.objects.filter(pk=execution_id).exists()

@@ -38,7 +38,7 @@
     var evalUrl = root.getAttribute("data-eval");
     var live = document.getElementById("exec-live");
     var terminated = live && live.getAttribute("data-terminated") === "1";
-    var startedTerminated = terminated;
+    var startedState = live ? live.getAttribute("data-state") : "";
 
     function refresh() {
       if (terminated) return;
@@ -52,8 +52,10 @@
         var current = document.getElementById("exec-live");
         if (fresh && current) current.replaceWith(fresh);
         terminated = fresh && fresh.getAttribute("data-terminated") === "1";
-        if (terminated && !startedTerminated) {
-          // the actions that apply change with the end state: load the page once more
+        var state = fresh ? fresh.getAttribute("data-state") : startedState;
+        if (state !== startedState && (terminated || state === "PAUSED" || state === "QUEUED" || startedState === "PAUSED")) {
+          // the actions that apply (resume form, restart...) change with the state: load the page again
+          terminated = true;
           fetchLogs(function () { window.location.reload(); });
         }
       }).catch(function () {}).finally(function () {
