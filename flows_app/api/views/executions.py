@@ -289,9 +289,15 @@ class ExecutionSearchView(ApiView):
               "childFilter": "EQUALS", "triggerExecutionId": "EQUALS"}
 
     def get(self, request):
+        return Response(page(request, self.filtered(request).prefetch_related("task_runs"), _executions_json,
+                             EXECUTION_SORT, ["-created"]))
+
+    @classmethod
+    def filtered(cls, request):
+        """The executions the request's filters select (the search, and the bulk ``by-query`` actions)."""
         queryset = models.Execution.objects.filter(deleted=False)
         label_filters = []
-        for f in parse_filters(request, self.legacy):
+        for f in parse_filters(request, cls.legacy):
             if f.field == "q":
                 queryset = queryset.filter(Q(id__icontains=f.value) | Q(flow_id__icontains=f.value)
                                            | Q(namespace__icontains=f.value))
@@ -329,8 +335,7 @@ class ExecutionSearchView(ApiView):
                 label_filters.append(f)
         for f in label_filters:
             queryset = _filter_labels(queryset, f)
-        return Response(page(request, queryset.prefetch_related("task_runs"), _executions_json,
-                             EXECUTION_SORT, ["-created"]))
+        return queryset
 
 
 def _filter_labels(queryset, f):
@@ -417,7 +422,7 @@ class LogSearchView(ApiView):
 
     def get(self, request):
         queryset = models.LogEntry.objects.all()
-        for f in parse_filters(request, self.legacy):
+        for f in parse_filters(request, cls.legacy):
             if f.field == "q":
                 queryset = queryset.filter(message__icontains=f.value)
             elif f.field == "namespace":

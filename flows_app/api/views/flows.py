@@ -109,8 +109,15 @@ class FlowSearchView(ApiView):
     legacy = {"q": "CONTAINS", "namespace": "PREFIX", "labels": "EQUALS"}
 
     def get(self, request):
+        return Response(page(request, self.filtered(request),
+                             lambda rows: [serializers.flow_row_json(f, with_source=False) for f in rows],
+                             FLOW_SORT, ["namespace", "flow_id"]))
+
+    @classmethod
+    def filtered(cls, request):
+        """The flows the request's filters select (the search, and the bulk ``by-query`` routes)."""
         queryset = models.Flow.objects.filter(deleted=False)
-        for f in parse_filters(request, self.legacy):
+        for f in parse_filters(request, cls.legacy):
             if f.field == "q":
                 queryset = queryset.filter(Q(flow_id__icontains=f.value) | Q(namespace__icontains=f.value)
                                            | Q(description__icontains=f.value))
@@ -123,9 +130,7 @@ class FlowSearchView(ApiView):
                     matching = models.FlowLabel.objects.filter(key=key, value=value).values("flow_id")
                     queryset = (queryset.exclude(pk__in=matching) if f.op in ("NOT_EQUALS", "NOT_IN")
                                 else queryset.filter(pk__in=matching))
-        return Response(page(request, queryset,
-                             lambda rows: [serializers.flow_row_json(f, with_source=False) for f in rows],
-                             FLOW_SORT, ["namespace", "flow_id"]))
+        return queryset
 
 
 class DistinctNamespacesView(ApiView):
