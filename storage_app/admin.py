@@ -15,6 +15,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 
+from flows_app.admin.permissions import ConsolePermissions
+
 from .models import KVEntry, NamespaceFile
 
 KV_TYPES = ["STRING", "NUMBER", "BOOLEAN", "DATETIME", "DATE", "DURATION", "JSON"]
@@ -124,7 +126,8 @@ class KVEntryForm(forms.ModelForm):
 
 
 @admin.register(KVEntry)
-class KVEntryAdmin(admin.ModelAdmin):
+class KVEntryAdmin(ConsolePermissions, admin.ModelAdmin):
+    edit_action = "kv_edit"
     form = KVEntryForm
     list_display = ["key", "namespace", "type", "value_preview", "expires", "updated"]
     list_filter = ["type", "namespace"]
@@ -184,7 +187,8 @@ class NamespaceFileForm(forms.ModelForm):
 
 
 @admin.register(NamespaceFile)
-class NamespaceFileAdmin(admin.ModelAdmin):
+class NamespaceFileAdmin(ConsolePermissions, admin.ModelAdmin):
+    edit_action = "file_edit"
     form = NamespaceFileForm
     list_display = ["path", "namespace", "size", "updated"]
     list_filter = ["namespace"]

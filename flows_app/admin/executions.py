@@ -14,13 +14,10 @@ from typing import Any, Callable
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_POST
 
 from orchestrator.engine import states
 from orchestrator.engine.errors import CelestraError
@@ -67,7 +64,15 @@ def evaluate(row: models.Execution, expression: str, taskrun_id: str | None = No
         raise CelestraError(f"The flow revision {row.flow_revision} of this execution cannot be loaded")
     execution = _engine_execution(row)
     index = RunIndex(execution, flow.task_types())
-    base = base_context(flow, execution, extras(execution.namespace))
+    from orchestrator.runtime.services import Services
+
+    class NoSecrets(Services):
+        # the console's secrets are write-only: the evaluator must not be a way to read them
+        def secret(self, key: str, namespace: str | None = None, subkey: str | None = None) -> Any:
+            raise CelestraError("The expression evaluator does not reveal secrets")
+
+    base = base_context(flow, execution, {**extras(execution.namespace),
+                                          "__services__": NoSecrets(execution.namespace, execution.id)})
     if taskrun_id:
         run = index.by_id.get(taskrun_id)
         if run is None:
@@ -154,6 +159,9 @@ class ExecutionAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return console_can(request.user, "view", obj.namespace if obj else None)
+
+    def has_module_permission(self, request) -> bool:
+        return console_can(request.user, "view")
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # Django's delete is a hard delete; the console's soft-deletes

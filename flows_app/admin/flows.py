@@ -137,6 +137,22 @@ class FlowAdmin(admin.ModelAdmin):
         return format_html('<a class="button" href="{}">Execute</a>',
                            reverse("admin:flows_app_flow_execute", args=[obj.pk]))
 
+    def get_list_display(self, request):
+        shown = list(super().get_list_display(request))
+        return shown if console_can(request.user, "execute") else [f for f in shown if f != "execute_link"]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not console_can(request.user, "execute"):
+            actions.pop("execute", None)
+        return actions
+
+    def has_module_permission(self, request) -> bool:
+        return console_can(request.user, "view")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return console_can(request.user, "view", obj.namespace if obj else None)
+
     def get_fields(self, request, obj=None):
         return ["source"] if obj is None else ["source", "revision", "disabled", "updated"]
 

@@ -1,39 +1,20 @@
-"""Admin for namespaces, flows, executions, logs and metrics.
+"""Admin for namespaces (their overview), flow revisions and labels, task runs, logs and metrics.
 
-A flow is edited as its YAML source: the form validates it with the flow model (errors name the
-path and the line) and saving goes through :func:`flows_app.services.deploy_flow`, so that the admin
-creates revisions exactly like the API does. Executions are read-only.
+Flows are in :mod:`.flows`, executions in :mod:`.executions`, triggers in :mod:`.triggers`.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from django import forms
-from django.contrib import admin, messages
-from django.db import transaction
+from django.contrib import admin
 from django.utils.html import format_html
 
-from orchestrator.engine.errors import CelestraError, InputValidationError
-
-from .. import models, services
-
-MONOSPACE = {"style": "font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; width: 95%;",
-             "rows": 30, "spellcheck": "false"}
-
-
-def _flow_errors(exc: Exception) -> list[str]:
-    out = []
-    for error in getattr(exc, "errors", None) or []:
-        path = getattr(error, "path", None)
-        line = getattr(error, "line", None)
-        message = getattr(error, "message", None) or str(error)
-        where = " ".join(p for p in (str(path) if path else "", f"(line {line})" if line else "") if p)
-        out.append(f"{where}: {message}" if where else message)
-    return out or [str(exc)]
+from .. import models
+from .permissions import ConsolePermissions
 
 
 @admin.register(models.FlowRevision)
-class FlowRevisionAdmin(admin.ModelAdmin):
+class FlowRevisionAdmin(ConsolePermissions, admin.ModelAdmin):
     list_display = ["flow", "revision", "deleted", "created"]
     list_filter = ["deleted", "flow__namespace"]
     search_fields = ["flow__flow_id", "flow__namespace"]
@@ -50,10 +31,15 @@ class FlowRevisionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(models.Namespace)
-class NamespaceAdmin(admin.ModelAdmin):
+class NamespaceAdmin(ConsolePermissions, admin.ModelAdmin):
     """A namespace's overview: its flows, executions, KV entries, files and secrets."""
+
+    edit_action = "flow_edit"
 
     list_display = ["name", "parent", "flow_count", "created"]
     search_fields = ["name"]
@@ -90,7 +76,7 @@ class NamespaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.FlowLabel)
-class FlowLabelAdmin(admin.ModelAdmin):
+class FlowLabelAdmin(ConsolePermissions, admin.ModelAdmin):
     list_display = ["flow", "key", "value"]
     list_filter = ["key"]
     search_fields = ["key", "value", "flow__flow_id"]
@@ -101,10 +87,16 @@ class FlowLabelAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+
+class ReadOnlyAdmin(ConsolePermissions, admin.ModelAdmin):
     def has_add_permission(self, request, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the engine's records: removed with their execution, not one by one
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -37,3 +37,42 @@ def allowed(user: Any, namespace: str | None, actions: list[str] | tuple[str, ..
             ) -> dict[str, bool]:
     """``{action: bool}`` for templates (which buttons to show)."""
     return {action: console_can(user, action, namespace) for action in actions}
+
+
+class ConsolePermissions:
+    """Admin permissions from :func:`console_can`: viewing needs ``view``, every change
+    :attr:`edit_action`, checked again with the namespace of the row being saved or deleted."""
+
+    edit_action = "view"
+
+    @staticmethod
+    def _namespace(obj: Any) -> str | None:
+        return getattr(obj, "namespace", None) if obj is not None else None
+
+    def has_module_permission(self, request) -> bool:
+        return console_can(request.user, "view")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return console_can(request.user, "view", self._namespace(obj))
+
+    def has_add_permission(self, request, *args) -> bool:
+        return console_can(request.user, self.edit_action)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return console_can(request.user, self.edit_action, self._namespace(obj))
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return console_can(request.user, self.edit_action, self._namespace(obj))
+
+    def save_model(self, request, obj, form, change) -> None:
+        require(request, self.edit_action, self._namespace(obj))
+        super().save_model(request, obj, form, change)  # type: ignore[misc]
+
+    def delete_model(self, request, obj) -> None:
+        require(request, self.edit_action, self._namespace(obj))
+        super().delete_model(request, obj)  # type: ignore[misc]
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset:
+            require(request, self.edit_action, self._namespace(obj))
+        super().delete_queryset(request, queryset)  # type: ignore[misc]

@@ -122,6 +122,12 @@ class TriggerStateAdmin(admin.ModelAdmin):
             return ""
         return f"{progress}%{' (paused)' if obj.backfill.get('paused') else ''}"
 
+    def has_module_permission(self, request) -> bool:
+        return console_can(request.user, "view")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return console_can(request.user, "view", obj.namespace if obj else None)
+
     def has_add_permission(self, request) -> bool:
         return False
 

@@ -132,6 +132,15 @@ def test_console_permission_is_one_function(django_user_model):
     assert not console_can(gone, "view")
     with pytest.raises(ValueError):
         console_can(staff, "launch-missiles")
+    from types import SimpleNamespace
+
+    from django.core.exceptions import PermissionDenied
+
+    from flows_app.admin.permissions import require
+
+    with pytest.raises(PermissionDenied, match="kill"):
+        require(SimpleNamespace(user=viewer), "kill", "a.b")
+    require(SimpleNamespace(user=staff), "kill", "a.b")
 
 
 def test_flow_validate_reports_lines_and_restore_revision(client, staff):
@@ -271,3 +280,17 @@ tasks:
 
     assert LogEntry.objects.filter(execution_id=execution_id, message="file body fast").exists()
     assert Execution.objects.filter(pk=execution_id).exists()
+
+
+def test_the_evaluator_does_not_reveal_secrets(run_flow, client, staff):
+    from secrets_app.store import set_secret
+
+    execution = run_flow(LOOP)
+    try:
+        set_secret("console.test", "TOKEN", "very-secret", "")
+    except Exception as exc:  # noqa: BLE001 - no encryption key configured: nothing to reveal then
+        pytest.fail(f"cannot store a secret for the test: {exc}")
+    result = client.post(f"/admin/flows_app/execution/{execution.id}/eval/",
+                         {"expression": "{{ secret('TOKEN') }}"}).json()
+    assert "very-secret" not in str(result)
+    assert "does not reveal secrets" in result.get("error", "")
