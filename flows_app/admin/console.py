@@ -96,7 +96,7 @@ def run_rows(execution: models.Execution, type_of: dict[str, str] | None = None,
     creation order), with a timeline bar each; returns the rows and the number of task runs.
 
     1. Load the task runs' columns in one query, the last ERROR log line of each failed one in another.
-    2. Group children by parent; walk depth first from the roots.
+    2. Group children by parent, the task runs of one loop value together; walk depth first from the roots.
     3. Under a parent with more than :data:`COLLAPSE_OVER` children (loop iterations), keep the head,
        the tail and every failed or unfinished child, and put one "N more" row in place of the rest,
        unless the parent is in ``expand``.
@@ -107,7 +107,8 @@ def run_rows(execution: models.Execution, type_of: dict[str, str] | None = None,
     fields = ["id", "task_id", "parent_task_run_id", "value", "iteration", "state", "state_json", "attempts",
               "outputs", "seq"]
     raw = list(models.TaskRun.objects.filter(execution_id=execution.id).order_by("seq").values(*fields))
-    failed_ids = [r["id"] for r in raw if r["state"] in states.FAILED_LIKE]
+    # WARNING too: a task with allowFailure that failed ends WARNING, and its error is worth showing
+    failed_ids = [r["id"] for r in raw if r["state"] in states.FAILED_LIKE or r["state"] == states.WARNING]
     errors: dict[str, str] = {}
     if failed_ids:
         for taskrun_id, message in (models.LogEntry.objects.filter(execution_id=execution.id, level="ERROR",
@@ -119,6 +120,15 @@ def run_rows(execution: models.Execution, type_of: dict[str, str] | None = None,
     for r in raw:
         parent = r["parent_task_run_id"] if r["parent_task_run_id"] in known else None
         children.setdefault(parent, []).append(r)
+
+    # the children of one loop value together (each iteration's tasks in order), values in the
+    # order they started, as Kestra's Gantt groups them
+    for parent, kids in children.items():
+        if parent is not None and any(k["value"] is not None for k in kids):
+            first: dict[Any, int] = {}
+            for index, kid in enumerate(kids):
+                first.setdefault(kid["value"], index)
+            kids.sort(key=lambda k: first[k["value"]])
 
     rows: list[RunRow] = []
 

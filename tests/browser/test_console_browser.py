@@ -35,9 +35,15 @@ def flow_admin_pk(page, flow_id: str) -> str:
     return re.search(r"/flow/(\d+)/change/", href).group(1)
 
 
+TERMINAL = {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED"}
+
+
 def wait_state(page, state: str, timeout: float = EXPECT_MS) -> None:
-    page.wait_for_function("s => { const e = document.getElementById('exec-state'); return e && e.textContent.trim() === s }",
-                           arg=state, timeout=timeout)
+    """Wait until the page shows ``state``; for a terminal one, until the page has reloaded itself
+    on it (its actions are those of the end state)."""
+    settled = "document.body.dataset.settled === '1' && " if state in TERMINAL else ""
+    page.wait_for_function("s => { const e = document.getElementById('exec-state'); return " + settled
+                           + "e && e.textContent.trim() === s }", arg=state, timeout=timeout)
 
 
 def execution_id_of(page) -> str:
@@ -130,13 +136,6 @@ def test_logs_arrive_live(page, server):
     assert width <= 1000, f"the execution page is {width}px wide at 1,000 px"
     page.select_option("#log-task", "later")
     page.wait_for_function("() => document.querySelectorAll('#logs .logline').length === 1")
-    shots = os.environ.get("CELESTRA_SCREENSHOTS")
-    if shots:
-        page.select_option("#log-task", "")
-        page.set_viewport_size({"width": 1280, "height": 900})
-        page.goto(f"/admin/flows_app/execution/{execution['id']}/change/")
-        page.wait_for_selector("#logs .logline:has-text('second line')")
-        page.screenshot(path=str(Path(shots) / "execution.png"), full_page=True)
 
 
 KILLABLE = f"""id: long
@@ -328,6 +327,55 @@ def test_edit_a_namespace_file(page, server):
     with __import__("urllib.request").request.urlopen(
             server.url(f"/api/v1/main/namespaces/{NS}/files?path=/scripts/hello.sh"), timeout=10) as response:
         assert response.read() == b"echo two\n"
+
+
+SHOWCASE = f"""id: regional-load
+namespace: {NS}
+tasks:
+  - id: extract
+    type: io.kestra.plugin.core.log.Log
+    message: extracting
+  - id: regions
+    type: io.kestra.plugin.core.flow.ForEach
+    values: ["eu", "us", "asia"]
+    concurrencyLimit: 0
+    tasks:
+      - id: fetch
+        type: io.kestra.plugin.core.flow.Sleep
+        duration: PT0.5S
+      - id: load
+        type: io.kestra.plugin.core.log.Log
+        message: "loaded {{{{ taskrun.value }}}}"
+  - id: check
+    type: io.kestra.plugin.core.execution.Fail
+    allowFailure: true
+    errorMessage: "3 rows rejected in asia"
+  - id: report
+    type: io.kestra.plugin.core.log.Log
+    level: WARN
+    message: done with warnings
+"""
+
+
+def test_tree_of_a_loop_with_an_allowed_failure(page, server):
+    deploy(server, SHOWCASE)
+    execution = server.api("POST", f"/executions/{NS}/regional-load", b"", "application/json")
+    page.goto(f"/admin/flows_app/execution/{execution['id']}/change/")
+    wait_state(page, "WARNING")
+    assert page.locator("tr.run[data-task='load']").count() == 3
+    assert page.locator("tr.run[data-task='regions'] .value").count() == 0
+    assert page.locator("tr.run[data-task='fetch'] .value").all_text_contents() == ["eu", "us", "asia"]
+    assert "3 rows rejected in asia" in page.locator("pre.error").first.text_content()
+    page.wait_for_selector("#logs .logline:has-text('done with warnings')")
+    page.select_option("#log-level", "WARN")
+    page.wait_for_function("() => [...document.querySelectorAll('#logs .logline')].every("
+                           "l => ['ERROR', 'WARN'].includes(l.dataset.level))")
+    shots = os.environ.get("CELESTRA_SCREENSHOTS")
+    if shots:
+        page.select_option("#log-level", "TRACE")
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.wait_for_selector("#logs .logline:has-text('loaded eu')")
+        page.screenshot(path=str(Path(shots) / "execution.png"), full_page=True)
 
 
 def test_dashboard_screenshot_and_width(page, server):

@@ -39,6 +39,8 @@
     var live = document.getElementById("exec-live");
     var terminated = live && live.getAttribute("data-terminated") === "1";
     var startedState = live ? live.getAttribute("data-state") : "";
+    // a page loaded on a terminated execution does not change any more (tests wait for this)
+    if (terminated) document.body.setAttribute("data-settled", "1");
 
     function refresh() {
       if (terminated) return;
