@@ -294,3 +294,50 @@ def test_the_evaluator_does_not_reveal_secrets(run_flow, client, staff):
                          {"expression": "{{ secret('TOKEN') }}"}).json()
     assert "very-secret" not in str(result)
     assert "does not reveal secrets" in result.get("error", "")
+
+
+def test_every_console_page_opens_with_a_clean_title(run_flow, client, staff):
+    import re as _re
+
+    from django.contrib import admin
+
+    from flows_app.models import Flow
+    from storage_app.models import KVEntry, NamespaceFile
+
+    run_flow(LOOP)
+    KVEntry.objects.create(namespace="console.test", key="k", type="STRING", value="v")
+    NamespaceFile.objects.create(namespace="console.test", path="/a.txt", content=b"text")
+    from flows_app.services import deploy_flow
+
+    deploy_flow(LOOP.replace("id: loop", "id: scheduled") + """triggers:
+  - id: daily
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "0 9 * * *"
+    timezone: Europe/Paris
+""")
+    opened = 0
+    for model, model_admin in admin.site._registry.items():
+        meta = model._meta
+        base = f"/admin/{meta.app_label}/{meta.model_name}/"
+        listing = client.get(base)
+        assert listing.status_code == 200, base
+        if meta.model_name == "logentry":
+            assert "Log entrys" not in listing.content.decode()
+        obj = model_admin.get_queryset(type("R", (), {"GET": {}, "user": staff})()).first()
+        if obj is None:
+            continue
+        page = client.get(f"{base}{obj.pk}/change/")
+        assert page.status_code == 200, f"{base}{obj.pk}/change/"
+        title = _re.search(r"<title>(.*?)</title>", page.content.decode(), _re.S).group(1)
+        assert " object (" not in title, (base, title)
+        opened += 1
+    assert opened >= 8
+    from flows_app.models import TriggerState
+
+    assert "daily" in client.get("/admin/flows_app/triggerstate/").content.decode()
+    state = TriggerState.objects.get(trigger_id="daily", condition_id="")
+    page = client.get(f"/admin/flows_app/triggerstate/{state.pk}/change/").content.decode()
+    dates = _re.findall(r"<li>(\d{4}-\d\d-\d\dT[^<]+)</li>", page)
+    assert len(dates) == 10 and all(d[11:19] == "09:00:00" and d[19:] in ("+01:00", "+02:00") for d in dates), dates
+    flow = Flow.objects.get(flow_id="scheduled")
+    assert client.get(f"/admin/flows_app/flow/{flow.pk}/change/").status_code == 200
