@@ -341,3 +341,51 @@ def test_every_console_page_opens_with_a_clean_title(run_flow, client, staff):
     assert len(dates) == 10 and all(d[11:19] == "09:00:00" and d[19:] in ("+01:00", "+02:00") for d in dates), dates
     flow = Flow.objects.get(flow_id="scheduled")
     assert client.get(f"/admin/flows_app/flow/{flow.pk}/change/").status_code == 200
+
+
+def test_change_a_task_run_state_and_set_labels(run_flow, client, staff):
+    from flows_app.models import TaskRun
+
+    execution = run_flow("""
+id: mark
+namespace: console.test
+tasks:
+  - id: broken
+    type: io.kestra.plugin.core.execution.Fail
+    errorMessage: nope
+  - id: next
+    type: io.kestra.plugin.core.log.Log
+    message: went on
+""")
+    assert execution.state.current == "FAILED"
+    broken = TaskRun.objects.get(execution_id=execution.id, task_id="broken")
+    client.post(f"/admin/flows_app/execution/{execution.id}/action/set-state/",
+                {"taskrun": broken.id, "state": "SUCCESS"})
+    row = _wait(execution.id, lambda r: r.state == "SUCCESS")
+    assert TaskRun.objects.filter(execution_id=row.id, task_id="next", state="SUCCESS").exists()
+    bad = client.post(f"/admin/flows_app/execution/{execution.id}/action/labels/", {"labels": "no separator"},
+                      follow=True).content.decode()
+    assert "labels, line 1: expected key=value" in html.unescape(bad)
+    client.post(f"/admin/flows_app/execution/{execution.id}/action/labels/", {"labels": "team=ops\nenv = prod"})
+    row.refresh_from_db()
+    labels = {l["key"]: l["value"] for l in row.labels}
+    assert labels["team"] == "ops" and labels["env"] == "prod"
+    assert any(k.startswith("system.") for k in labels)  # system labels are kept
+
+
+def test_bulk_kill_from_the_list(runtime, client, staff):
+    from flows_app.services import create_execution, deploy_flow
+
+    deploy_flow(PAUSE)
+    ids = [create_execution("console.test", "waits", {}).id for _ in range(2)]
+    for execution_id in ids:
+        _wait(execution_id, lambda r: r.state == "PAUSED")
+    response = client.post("/admin/flows_app/execution/", {"action": "bulk_kill", "_selected_action": ids,
+                                                            "index": 0}, follow=True)
+    assert "2 execution(s) killed." in response.content.decode()
+    for execution_id in ids:
+        assert _wait(execution_id, lambda r: r.state == "KILLED").state == "KILLED"
+    # a second kill reports each execution's own error
+    again = html.unescape(client.post("/admin/flows_app/execution/", {"action": "bulk_kill", "_selected_action": ids,
+                                                                      "index": 0}, follow=True).content.decode())
+    assert "already finished" in again
