@@ -144,7 +144,7 @@ class NamespaceFileForm(forms.ModelForm):
     text = forms.CharField(required=False, strip=False, label="Content",
                            widget=forms.Textarea(attrs={"rows": 24, "data-code": "", "spellcheck": "false",
                                                         "style": "font-family: monospace; width: 95%;"}),
-                           help_text="The file's text (UTF-8). Leave empty and upload a file instead for binary content.")
+                           help_text="The file's text (UTF-8); for binary content, upload a file instead.")
     upload = forms.FileField(required=False, help_text="Upload a file (replaces the content).")
 
     class Meta:

@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from orchestrator.engine import states
 from orchestrator.engine.errors import CelestraError
 
-from .. import models, services, services_admin
+from .. import models, services_admin
 from . import console
 from .permissions import allowed, console_can, require
 

@@ -68,8 +68,10 @@ class NamespaceAdmin(ConsolePermissions, admin.ModelAdmin):
                 "failed": executions.filter(state=states.FAILED).count(),
                 "recent": list(executions.order_by("-created")[:10]),
                 "kv": list(KVEntry.objects.filter(namespace=name).order_by("key")[:50]),
-                "files": list(NamespaceFile.objects.filter(namespace=name).order_by("path").only("id", "path", "updated")[:100]),
-                "secrets": list(Secret.objects.filter(namespace=name).order_by("key").values_list("key", flat=True)[:100]),
+                "files": list(NamespaceFile.objects.filter(namespace=name).order_by("path")
+                              .only("id", "path", "updated")[:100]),
+                "secrets": list(Secret.objects.filter(namespace=name).order_by("key")
+                                .values_list("key", flat=True)[:100]),
                 "children": list(namespace.children.order_by("name")),
             }
         return super().change_view(request, object_id, form_url, extra)

@@ -7,7 +7,6 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 
 NS = "console.browser"
 EXPECT_MS = 30000
@@ -290,7 +289,7 @@ triggers:
 
 def test_backfill_a_schedule(page, server):
     deploy(server, SCHEDULED)
-    page.goto(f"/admin/flows_app/triggerstate/?q=every-hour")
+    page.goto("/admin/flows_app/triggerstate/?q=every-hour")
     page.click("#result_list a:text-is('every-hour')")
     assert page.locator("#next-dates li").count() == 10
     start = (datetime.now(timezone.utc) - timedelta(hours=3)).replace(minute=30, second=0, microsecond=0)

@@ -150,7 +150,7 @@ def test_flow_validate_reports_lines_and_restore_revision(client, staff):
     bad = "id: x\nnamespace: console.test\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    mesage: hi\n"
     report = client.post("/admin/flows_app/flow/validate/", bad, content_type="application/x-yaml").json()
     assert not report["valid"]
-    assert any(e["line"] for e in report["errors"]), report
+    assert any(e["line"] == 6 and "mesage" in e["message"] + e["path"] for e in report["errors"]), report
     one = "id: x\nnamespace: console.test\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n    message: one\n"
     deploy_flow(one)
     deploy_flow(one.replace("one", "two"))
