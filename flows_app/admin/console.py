@@ -231,7 +231,13 @@ def why_not_running(execution: models.Execution, flow: Any, rows: list[RunRow],
             since = run.histories[-1][1] if run.histories else ""
             reasons.append(f"Paused by its Pause task '{run.task_id}' since {since}: resume it to go on.")
         else:
-            reasons.append("Paused by an operator (the pause action): resume it to go on.")
+            who = (models.LogEntry.objects.filter(execution_id=execution.pk, thread="console",
+                                                  message__startswith="Paused from the console by ")
+                   .order_by("-timestamp", "-id").values_list("message", "timestamp").first())
+            if who:
+                reasons.append(f"{who[0]} at {exact(who[1])}: resume it to go on.")
+            else:
+                reasons.append("Paused by an operator (the pause action): resume it to go on.")
     if execution.wake_at and execution.wake_at > moment:
         reasons.append(f"A timer is due at {exact(execution.wake_at)} (retry wait, pause or sleep).")
     if state in (states.RUNNING, states.CREATED, states.RESTARTED):

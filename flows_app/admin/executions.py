@@ -344,6 +344,8 @@ class ExecutionAdmin(admin.ModelAdmin):
         except CelestraError as exc:
             self.message_user(request, f"{action}: {exc}", messages.ERROR)
             return HttpResponseRedirect(page)
+        if action in AUDITED:
+            audit(row, request, AUDITED[action])
         self.message_user(request, message, messages.SUCCESS)
         return HttpResponseRedirect(target or page)
 
@@ -402,6 +404,21 @@ class ExecutionAdmin(admin.ModelAdmin):
     def _delete(self, request, row):
         services_admin.delete_execution(row.pk)
         return reverse("admin:flows_app_execution_changelist"), f"Execution {row.pk} deleted."
+
+
+#: actions written in the execution's logs with the user who did them (who paused it, who killed it)
+AUDITED = {"kill": "Killed", "pause": "Paused", "resume": "Resumed", "restart": "Restarted",
+           "set-state": "Task run state changed", "change-status": "State changed", "force-run": "Forced to run",
+           "unqueue": "Taken out of the queue", "labels": "Labels set"}
+AUDIT_THREAD = "console"
+
+
+def audit(row: models.Execution, request: Any, what: str) -> None:
+    from orchestrator.engine.timeutil import now
+
+    models.LogEntry.objects.create(
+        execution_id=row.pk, namespace=row.namespace, flow_id=row.flow_id, timestamp=now(), level="INFO",
+        thread=AUDIT_THREAD, message=f"{what} from the console by {request.user.get_username()}")
 
 
 def _int(value: str | None) -> int | None:

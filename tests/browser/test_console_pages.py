@@ -389,3 +389,27 @@ def test_bulk_kill_from_the_list(runtime, client, staff):
     again = html.unescape(client.post("/admin/flows_app/execution/", {"action": "bulk_kill", "_selected_action": ids,
                                                                       "index": 0}, follow=True).content.decode())
     assert "already finished" in again
+
+
+def test_who_paused_it(runtime, client, staff):
+    from flows_app.services import create_execution, deploy_flow
+
+    deploy_flow("""
+id: pausable
+namespace: console.test
+tasks:
+  - id: nap
+    type: io.kestra.plugin.core.flow.Sleep
+    duration: PT2S
+  - id: after
+    type: io.kestra.plugin.core.log.Log
+    message: after
+""")
+    execution = create_execution("console.test", "pausable", {})
+    _wait(execution.id, lambda r: r.state == "RUNNING")
+    client.post(f"/admin/flows_app/execution/{execution.id}/action/pause/")
+    _wait(execution.id, lambda r: r.state == "PAUSED")
+    page = html.unescape(client.get(f"/admin/flows_app/execution/{execution.id}/fragment/").content.decode())
+    assert "Paused from the console by op at " in page
+    client.post(f"/admin/flows_app/execution/{execution.id}/action/resume/")
+    assert _wait(execution.id, lambda r: r.state in ("SUCCESS", "FAILED")).state == "SUCCESS"
