@@ -147,6 +147,8 @@ class TriggerStateAdmin(admin.ModelAdmin):
         if row is None:
             raise Http404("Unable to find that trigger")
         require(request, "view", row.namespace)
+        from orchestrator.runtime.schedules import format_date
+
         flow, trigger = _trigger_of(row)
         zone = None
         dates: list[datetime] = []
@@ -167,7 +169,8 @@ class TriggerStateAdmin(admin.ModelAdmin):
             if (e["trigger"] or {}).get("id") == row.trigger_id][:20]
         context = {
             **self.admin_site.each_context(request), "opts": self.model._meta, "title": f"Trigger {row.trigger_id}",
-            "row": row, "trigger": trigger, "zone": zone, "dates": [d.isoformat() for d in dates], "error": error,
+            "row": row, "trigger": trigger, "zone": zone, "dates": [format_date(d) for d in dates], "error": error,
+            "last_date": format_date(row.date), "next_date": format_date(row.next_execution_date),
             "definition": json.dumps({k: v for k, v in (trigger.props if trigger else {}).items() if v is not None},
                                      indent=2, default=str),
             "progress": backfill_progress(row.backfill), "can": allowed(request.user, row.namespace),

@@ -383,6 +383,10 @@ def test_dashboard_screenshot_and_width(page, server):
     # usable at 1,000 px: nothing wider than the window
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 1000, f"the dashboard is {width}px wide"
+    page.goto("/admin/flows_app/execution/")
+    overflow = page.evaluate("() => { const r = document.querySelector('.results'); return r.scrollWidth - r.clientWidth }")
+    assert overflow <= 2, f"the executions list overflows by {overflow}px at 1,000 px"
+    page.goto("/admin/")
     shots = os.environ.get("CELESTRA_SCREENSHOTS")
     if shots:
         page.set_viewport_size({"width": 1280, "height": 900})

@@ -3,6 +3,14 @@
 (function () {
   "use strict";
 
+  // below 1,280 px the admin's navigation sidebar starts closed (until the user opens it), so that
+  // tables get the width; read by the admin's nav_sidebar.js, which runs after this file
+  try {
+    if (window.innerWidth < 1280 && window.localStorage.getItem("django.admin.navSidebarIsOpen") === null) {
+      window.localStorage.setItem("django.admin.navSidebarIsOpen", "false");
+    }
+  } catch (e) { /* storage disabled: the sidebar stays as the admin sets it */ }
+
   function csrf() {
     var m = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
     if (m) return decodeURIComponent(m[1]);
