@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/celestra_ci
 REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: venv setup run test test-local test-services faults lint check bench conformance openapi clean
+.PHONY: venv setup run test test-local test-services faults browser-deps lint check bench conformance openapi clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -35,14 +35,18 @@ check: venv
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 
-test-local: venv
+# Debian's Chromium for the browser tests (tests/browser), installed from the OS packages when missing.
+browser-deps:
+	sh tests/browser/install_chromium.sh
+
+test-local: venv browser-deps
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # Short leases and republish delays, so that recovery tests end in seconds (docs/reliability.md).
 FAST_RECOVERY := CELESTRA_LEASE_TIMEOUT=4 CELESTRA_HEARTBEAT_INTERVAL=0.5 CELESTRA_REPUBLISH_AFTER=3 \
 	CELESTRA_RECONCILE_INTERVAL=1
 
-test-services: venv
+test-services: venv browser-deps
 	CELESTRA_REQUIRE_SERVICES=1 DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) $(FAST_RECOVERY) \
 		$(PY) -m pytest -q -p no:cacheprovider
 

@@ -223,6 +223,9 @@ class LogEntry(models.Model):
     class Meta:
         ordering = ["timestamp", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.level} {self.task_id or self.flow_id} {self.message[:60]}"
+
     def to_json(self) -> dict:
         from orchestrator.engine.timeutil import iso
 
@@ -249,6 +252,9 @@ class MetricEntry(models.Model):
 
     class Meta:
         ordering = ["timestamp", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value} ({self.task_id or self.flow_id})"
 
 
 from .trigger_models import *  # noqa
