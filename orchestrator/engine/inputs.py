@@ -700,7 +700,7 @@ def _matches_validator(pattern: Any, text: str) -> bool:
     """A REGEX validator under a timeout, so that a catastrophic pattern cannot freeze the caller."""
     _compile_validator(pattern)
     try:
-        return safe_regex.fullmatch(str(pattern), text)
+        return bool(safe_regex.fullmatch(str(pattern), text))
     except ExpressionTimeout:
         raise _Invalid(f"the validator pattern `{pattern}` took longer than {safe_regex.DEFAULT_TIMEOUT:g} s "
                        "to match") from None
