@@ -522,7 +522,8 @@ class _Step:
 
     def drive_flowable(self, task: Any, run: TaskRun) -> None:
         props = task.props
-        kind = task.type
+        # a plugin class may drive its children as a core flowable does (``flowable_strategy``)
+        kind = getattr(task.plugin, "flowable_strategy", None) or task.type
         try:
             if kind in (CORE + "flow.Sequential", CORE + "flow.AllowFailure"):
                 main = lambda: self.sequential(run, props.get("tasks") or [])  # noqa: E731
@@ -575,7 +576,28 @@ class _Step:
             return
         if kind == CORE + "flow.AllowFailure" and state == states.FAILED:
             state = states.WARNING
+        try:
+            state = self.plugin_hooks(task, run, state)
+        except Exception as exc:  # noqa: BLE001 - a plugin's failing hook fails its run, as in Kestra
+            self.fail(run, str(exc) or type(exc).__name__)
+            return
         self.terminate(task, run, state)
+
+    def plugin_hooks(self, task: Any, run: TaskRun, state: str) -> str:
+        """A flowable plugin class's own ``resolve_state(state)`` and ``flowable_outputs(render)``."""
+        plugin = task.plugin
+        if not (hasattr(plugin, "resolve_state") or hasattr(plugin, "flowable_outputs")):
+            return state
+        instance = plugin(task)
+        if hasattr(instance, "resolve_state"):
+            state = instance.resolve_state(state)
+        if hasattr(instance, "flowable_outputs"):
+            outputs = instance.flowable_outputs(lambda value: self.render(value, run))
+            if outputs is not None:
+                run.outputs = {**(run.outputs or {}), **outputs}
+                self.decision.touch(run)
+                self.invalidate_outputs()
+        return state
 
     # --- WorkingDirectory (spec §4.2) -----------------------------------------------------------
     def working_directory(self, task: Any, run: TaskRun) -> str | None:
@@ -1082,6 +1104,15 @@ def apply_subflow_result(flow: Any, execution: Execution, result: dict[str, Any]
             run.state = run.state.with_state(states.SUCCESS, moment)
         return run
     child_state = result["state"]
+    hook = getattr(task.plugin, "subflow_execution_result", None)
+    if hook is not None:  # a plugin class that builds (or refuses) the result itself
+        try:
+            hook(task.plugin(task), result)
+        except Exception:  # noqa: BLE001 - its refusal fails the task run
+            run.outputs = outputs
+            run.state = run.state.with_state(
+                states.apply_failure_policy(states.FAILED, task.allow_failure, task.allow_warning), moment)
+            return run
     outputs["state"] = child_state
     if result.get("outputs") is not None:
         outputs["outputs"] = result["outputs"]

@@ -176,6 +176,13 @@ def run_group(job: dict[str, Any], group: Any, flow: Any, worker_id: str | None)
     try:
         props = group.props
         base = WorkerRunContext(job, None, directory)
+        spec = props.get("namespaceFiles")
+        if isinstance(spec, dict) and expressions.is_truthy(base.render(spec.get("enabled", True))):
+            # the same copy as a script task's namespaceFiles, into the group's directory
+            from orchestrator.plugins.scripts._files import load_namespace_files
+
+            prepare_run_context(base, flow)
+            load_namespace_files(base, directory, spec)
         if props.get("inputFiles"):
             _write_input_files(base, directory, props["inputFiles"])
         iteration = 0

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.conformance.manifest import (
+from conformance.manifest import (
     KINDS,
     ManifestError,
     RunTarget,
