@@ -31,8 +31,10 @@ test-services: venv
 	CELESTRA_REQUIRE_SERVICES=1 DATABASE_URL=$(PG_URL) CELERY_BROKER_URL=$(REDIS_URL) \
 		$(PY) -m pytest -q -p no:cacheprovider
 
+# The Kestra corpus beside the clone (../shared) or beside the worktrees (../../shared); CORPUS=dir overrides.
+CORPUS ?= $(firstword $(wildcard ../shared/kestra-flows ../../shared/kestra-flows) ../shared/kestra-flows)
 conformance: setup
-	$(PY) manage.py conformance --corpus ../shared/kestra-flows --manifest ../shared/kestra-flows/manifest.yaml
+	$(PY) manage.py conformance --corpus $(CORPUS) --manifest $(CORPUS)/manifest.yaml $(CONFORMANCE_ARGS)
 
 # The OpenAPI document of the REST API, committed so that clients can be generated from the repository.
 openapi: venv

@@ -136,7 +136,10 @@ class _DefaultSequential(CorePlugin):
 
     def flowable_outputs(self, render: Any) -> dict[str, Any] | None:
         value = self.task.props.get("def")
-        return {"def": None if value is None else render(value)}
+        if value is None:
+            return {"def": None}
+        rendered = render(value)  # a String property: its text, whatever the expression's type
+        return {"def": rendered if isinstance(rendered, str) else str(rendered)}
 
 
 _CASE = "io.kestra.core.runners.PluginDefaultsCaseTest$"

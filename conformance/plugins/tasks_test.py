@@ -58,7 +58,8 @@ class DynamicTask(CorePlugin):
         add = getattr(ctx, "add_dynamic_task_run", None)
         if add is None:
             raise TaskFailure("this run context cannot record dynamic task runs")
-        add(value=getattr(ctx, "taskrun_id", None), state="FAILED" if fail else "SUCCESS")
+        taskrun_id = (ctx.variables.get("taskrun") or {}).get("id")
+        add(value=taskrun_id, state="FAILED" if fail else "SUCCESS")
         if fail:
             raise TaskFailure("Task failed")
         return None

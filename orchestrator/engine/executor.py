@@ -1019,6 +1019,8 @@ def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: d
     attempt_state = State(attempt_state.current, attempt_state.histories[1:])
     run.attempts.append(Attempt(attempt_state, result.get("worker_id"), log_file=result.get("log_file")))
     run.state = run.state.with_state(states.RUNNING, started)
+    for dynamic in result.get("dynamic_task_runs") or ():
+        _record_dynamic_run(execution, run, dynamic, started, ended, result.get("worker_id"))
     if result.get("outputs") is not None:
         run.outputs = result["outputs"]
     if state == states.FAILED:
@@ -1038,6 +1040,26 @@ def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: d
         state = states.apply_failure_policy(state, False, task.allow_warning)
     run.state = run.state.with_state(state, ended)
     return run
+
+
+def _record_dynamic_run(execution: Execution, parent: TaskRun, dynamic: dict[str, Any], started: datetime,
+                        ended: datetime, worker_id: str | None) -> None:
+    """A task run a plugin added beside its own: a terminated child of ``parent`` that the executor
+    never drives (its task id is in no flow)."""
+    if find_run(execution, dynamic["id"]) is not None:
+        return
+    index = getattr(execution, "_index", None)
+    seq = (index.max_seq if index is not None else max((r.seq for r in execution.task_runs), default=-1)) + 1
+    state = dynamic.get("state") or states.SUCCESS
+    child = TaskRun(id=dynamic["id"], execution_id=execution.id, namespace=execution.namespace,
+                    flow_id=execution.flow_id, task_id=dynamic["task_id"], parent_task_run_id=parent.id,
+                    value=dynamic.get("value"), state=State(states.CREATED, [(states.CREATED, started)]), seq=seq,
+                    outputs=dynamic.get("outputs"))
+    child.state = child.state.with_state(states.RUNNING, started).with_state(state, ended)
+    child.attempts.append(Attempt(State(states.RUNNING, [(states.RUNNING, started)]).with_state(state, ended),
+                                  worker_id))
+    execution.task_runs.append(child)
+    execution.recorded_runs.append(child)
 
 
 def find_run(execution: Execution, taskrun_id: str) -> TaskRun | None:
