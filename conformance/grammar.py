@@ -395,6 +395,8 @@ def _looks_like_id(value: str) -> bool:
 _PATH = re.compile(r"\.?(?P<name>[^.\[\]]+)|\[(?P<index>-?\d+)\]")
 #: expectation maps whose entries are keyed by task id (``taskRuns.<taskId>``)
 _BY_TASK_ID = frozenset({"taskRuns", "taskRunCounts", "taskOutputs", "taskOutputsExact", "childExecutions"})
+#: expectations a path may start with
+PATH_HEADS = frozenset({"taskRunList", "flowOutputs", *_BY_TASK_ID})
 #: other names for the same expectation
 ALIASES = {"sameIdAsOriginal": "sameId", "sameExecutionIdAsOriginal": "sameExecutionId",
            "taskRunListFirst": "taskRunList[0]", "taskRunCountAtLeast": "taskRunCountMin"}
@@ -431,7 +433,9 @@ def expand_paths(expect: Any) -> Any:
                     entry[scope] = int(where) if scope == "taskRunIndex" else str(where)
                     out.setdefault("logs", []).append(entry)
             continue
-        if "." not in key and "[" not in key:
+        head_name = re.split(r"[.\[]", key, maxsplit=1)[0]
+        if ("." not in key and "[" not in key) or head_name not in PATH_HEADS:
+            # not an execution expectation path (parse checks such as ``task[2].retry`` keep their key)
             _merge(out, key, value)
             continue
         parts = path_parts(key)

@@ -153,8 +153,13 @@ class TestExpectationPaths:
         # a dotted key inside a value (input names, outputs) is data, not a path
         assert expand_paths({"inputs": {"nested.string": "a"}}) == {"inputs": {"nested.string": "a"}}
 
+    def test_other_keys_keep_their_dots(self):
+        # parse-case checks name the flow's own fields
+        assert expand_paths({"task[2].retry.maxAttempt": 5, "flowOutputs.a": 1}) == {
+            "task[2].retry.maxAttempt": 5, "flowOutputs": {"a": 1}}
+
     def test_bad_paths(self):
         with pytest.raises(GrammarError, match="only known after taskRunList"):
             expand_paths({"taskRuns.t[0]": 1})
         with pytest.raises(GrammarError, match="given twice"):
-            expand_paths({"state": "A", "state.x": 1})
+            expand_paths({"flowOutputs": "A", "flowOutputs.x": 1})
