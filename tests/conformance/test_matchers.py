@@ -420,6 +420,12 @@ class TestViolations:
         with pytest.raises(Mismatch, match="unsupported"):
             check_violations({"newKey": 1}, self.error)
 
+    def test_message_contains_reads_kestra_s_violation_text(self):
+        # a flow-level violation prints with an empty path in Kestra's exception message
+        check_violations({"messageContains": [": must not be empty", "tasks[0].invalid: Unrecognized"]}, self.error)
+        with pytest.raises(Mismatch):
+            check_violations({"messageContains": ["x: must not be empty"]}, self.error)
+
     def test_messages_each_and_some(self):
         check_violations({"messages": [{"contains": "must not"}, {"contains": "Unrecognized"}]}, self.error)
         with pytest.raises(Mismatch):
