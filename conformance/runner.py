@@ -1314,7 +1314,18 @@ class ConformanceRunner:
             raise CaseFailure(f"unsupported setup: {case.setup}", "unsupported setup")
         if case.run and "/flows/validate" in case.run:
             expect = dict(case.expect or {})
-            result = self.http("POST", "/flows/validate", raw=self.source(case.file), content_type="application/x-yaml")
+            source = self.source(case.file)
+            if re.match(r"^create (?:the )?first document as an existing flow\b", case.run):
+                from flows_app.services_admin import split_documents
+
+                created = self.http("POST", "/flows", raw=split_documents(source)[0],
+                                    content_type="application/x-yaml")
+                if created.status >= 400:
+                    raise CaseFailure(f"creating the first document answered {created.status}: "
+                                      f"{created.body[:200]}", "API error")
+            elif not case.run.startswith("POST /api/v1/flows/validate"):
+                raise CaseFailure(f"unsupported run: {case.run}", "unsupported step")
+            result = self.http("POST", "/flows/validate", raw=source, content_type="application/x-yaml")
             self.check_http(expect, result, "")
             return
         flow = self.prepare(case, notes)
