@@ -11,7 +11,10 @@ from pathlib import Path
 import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("CELESTRA_VAR_DIR", BASE_DIR / "var"))
+# A source checkout keeps its data beside manage.py; an installed package (`pip install .`, the
+# `celestra` command) keeps it under the current directory, never inside site-packages.
+WORK_DIR = BASE_DIR if (BASE_DIR / "manage.py").exists() else Path.cwd()
+VAR_DIR = Path(os.environ.get("CELESTRA_VAR_DIR", WORK_DIR / "var"))
 
 
 def envbool(name: str, default: bool = False) -> bool:
@@ -110,6 +113,24 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = Path(os.environ.get("CELESTRA_STORAGE_DIR", VAR_DIR / "storage"))
 
+# Internal storage (kestra:// files): the filesystem under MEDIA_ROOT, or with CELESTRA_STORAGE=s3 a bucket
+# of any S3-compatible server through django-storages.
+if os.environ.get("CELESTRA_STORAGE", "local").strip().lower() == "s3":
+    STORAGES = {
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+            "bucket_name": os.environ.get("CELESTRA_S3_BUCKET", "celestra"),
+            "location": os.environ.get("CELESTRA_S3_PREFIX", ""),
+            "endpoint_url": os.environ.get("CELESTRA_S3_ENDPOINT") or None,
+            "region_name": os.environ.get("CELESTRA_S3_REGION") or None,
+            "access_key": envsecret("CELESTRA_S3_ACCESS_KEY") or None,
+            "secret_key": envsecret("CELESTRA_S3_SECRET_KEY") or None,
+            "addressing_style": "path" if envbool("CELESTRA_S3_PATH_STYLE", False) else None,
+            "file_overwrite": True,
+            "querystring_auth": False,
+        }},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
@@ -167,7 +188,7 @@ CELESTRA = {
     # Prefix of environment variables exposed as {{ envs.* }}
     "ENV_VARS_PREFIX": os.environ.get("CELESTRA_ENV_VARS_PREFIX", "ENV_"),
     # Flow directory loaded by `server local` and `make run`
-    "FLOWS_DIR": os.environ.get("CELESTRA_FLOWS_DIR", str(BASE_DIR / "flows")),
+    "FLOWS_DIR": os.environ.get("CELESTRA_FLOWS_DIR", str(WORK_DIR / "flows")),
     # Seconds between two sweeps for due timers (retries, sleeps, pauses) and stuck executions
     "SWEEP_INTERVAL": float(os.environ.get("CELESTRA_SWEEP_INTERVAL", "1")),
     # A worker applies its task's result itself (one executor step under the execution's lock)
@@ -177,6 +198,15 @@ CELESTRA = {
     "PLUGIN_DEFAULTS": [],
     # kestra.encryption.secret-key: SECRET inputs/outputs and encryptBody (16, 24 or 32 characters)
     "ENCRYPTION_KEY": envsecret("CELESTRA_ENCRYPTION_KEY") or None,
+    # Key of the secrets stored in the database (secrets_app), SECRET_KEY when unset
+    "SECRETS_KEY": envsecret("CELESTRA_SECRET_KEY") or None,
+    # Time zone of Schedule triggers that name none (Kestra's kestra.scheduler time zone: UTC)
+    "SCHEDULE_TIME_ZONE": os.environ.get("CELESTRA_SCHEDULE_TIME_ZONE", "UTC"),
+    # `server` defaults: listen address and port, worker concurrency and pool
+    "SERVER_HOST": os.environ.get("HOST", "127.0.0.1"),
+    "SERVER_PORT": envint("PORT", 8080),
+    "SERVER_CONCURRENCY": envint("CELESTRA_CONCURRENCY", 8),
+    "SERVER_POOL": os.environ.get("CELESTRA_POOL", "prefork"),
     # kestra.local-files.allowed-paths: host paths tasks may read with file:// URIs
     "LOCAL_FILES_ALLOWED_PATHS": [
         p for p in os.environ.get("CELESTRA_LOCAL_FILES_ALLOWED_PATHS", "").split(os.pathsep) if p],

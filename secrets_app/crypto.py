@@ -10,7 +10,7 @@ from django.conf import settings
 
 
 def _key() -> bytes:
-    material = os.environ.get("CELESTRA_SECRET_KEY") or settings.SECRET_KEY
+    material = (getattr(settings, "CELESTRA", None) or {}).get("SECRETS_KEY") or settings.SECRET_KEY
     return hashlib.sha256(material.encode()).digest()
 
 

@@ -7,7 +7,7 @@ from typing import Any, Optional
 from pydantic import Field
 
 from orchestrator.engine.errors import TaskFailure
-from orchestrator.engine.plugins import FLOWABLE, RUNNABLE, TRIGGER, RunContext, register
+from orchestrator.engine.plugins import RUNNABLE, TRIGGER, RunContext, register
 from orchestrator.plugins.core._common import CorePlugin, Duration, Props, Text
 from orchestrator.plugins.core.flow import Sequential
 
@@ -122,24 +122,32 @@ class ListenersTestTask(CorePlugin):
             delay = min(delay * 2, 5.0)  # exponential backoff, as Kestra's test task
 
 
-class _DefaultSequential(CorePlugin):
+class _DefaultSequential(Sequential):
     """PluginDefaultsCaseTest's flowables: a Sequential with a ``def`` property, output ``{def}``."""
 
-    kind = FLOWABLE
-    task_fields = Sequential.task_fields
-    required_task_fields = Sequential.required_task_fields
-    flowable_strategy = Sequential.type
+    aliases = ()
 
     class Props(Props):
         # `def` is a Python keyword: the field is def_, read under its alias
         def_: Optional[Text] = Field(None, alias="def")
 
-    def flowable_outputs(self, render: Any) -> dict[str, Any] | None:
-        value = self.task.props.get("def")
-        if value is None:
-            return {"def": None}
-        rendered = render(value)  # a String property: its text, whatever the expression's type
-        return {"def": rendered if isinstance(rendered, str) else str(rendered)}
+    @classmethod
+    def resolve(cls, step: Any, task: Any, run: Any) -> Any:
+        main = super().resolve(step, task, run)
+        if main is None:
+            return None
+
+        def with_outputs() -> str | None:
+            state = main()
+            if state is not None and run.outputs is None:
+                value = task.props.get("def")
+                rendered = None if value is None else step.render(value, run)
+                # a String property: its text, whatever the expression's type
+                step.set_outputs(run, {"def": rendered if rendered is None or isinstance(rendered, str)
+                                       else str(rendered)})
+            return state
+
+        return with_outputs
 
 
 _CASE = "io.kestra.core.runners.PluginDefaultsCaseTest$"

@@ -5,7 +5,7 @@ import os
 from typing import Any, Optional
 
 from orchestrator.engine.errors import TaskFailure
-from orchestrator.engine.plugins import EXECUTABLE, FLOWABLE, RUNNABLE, RunContext, register
+from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 from orchestrator.engine.secrets_codec import ENCRYPTED_TYPE, encrypt, is_configured
 from orchestrator.plugins.core._common import CorePlugin, Props, Text
 from orchestrator.plugins.core.flow import Sequential, Subflow
@@ -14,31 +14,27 @@ _PREFIX = "io.kestra.core.tasks.test."
 
 
 @register
-class BadExecutable(CorePlugin):
+class BadExecutable(Subflow):
     """A Subflow whose result cannot be built: the child runs, then the task run fails."""
 
     type = _PREFIX + "BadExecutable"
-    kind = EXECUTABLE
-    calls_subflow = True
-    Props = Subflow.Props
+    aliases = ()
 
-    def subflow_execution_result(self, result: dict[str, Any]) -> None:
+    @classmethod
+    def subflow_execution_result(cls, task: Any, result: dict[str, Any]) -> None:
         # Kestra's createSubflowExecutionResult throws here
         raise RuntimeError("An error!")
 
 
 @register
-class BadSequential(CorePlugin):
+class BadSequential(Sequential):
     """A Sequential whose state cannot be resolved once its children ended."""
 
     type = _PREFIX + "BadSequential"
-    kind = FLOWABLE
-    task_fields = Sequential.task_fields
-    required_task_fields = Sequential.required_task_fields
-    flowable_strategy = Sequential.type
-    Props = Sequential.Props
+    aliases = ()
 
-    def resolve_state(self, state: str) -> str:
+    @classmethod
+    def resolve_state(cls, task: Any, state: str) -> str:
         # Kestra's resolveState throws here
         raise RuntimeError("BAM")
 

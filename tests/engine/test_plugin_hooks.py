@@ -1,5 +1,5 @@
-"""Behaviour a plugin class brings to the executor: a flowable strategy, its own state resolution
-and outputs, a Subflow result it refuses, deprecated properties."""
+"""Behaviour a plugin class brings to the executor: a state resolution that fails, a Subflow result
+it refuses, deprecated properties, dynamic task runs."""
 from __future__ import annotations
 
 import textwrap
@@ -10,7 +10,7 @@ from orchestrator.engine.executor import Environment, apply_subflow_result, deci
 from orchestrator.engine.expressions import is_truthy, render
 from orchestrator.engine.flow import parse_flow
 from orchestrator.engine.model import Execution
-from orchestrator.engine.plugins import EXECUTABLE, FLOWABLE, register
+from orchestrator.engine.plugins import register
 from orchestrator.plugins.core._common import CorePlugin, Props, Text
 from orchestrator.plugins.core.flow import Sequential, Subflow
 
@@ -18,33 +18,27 @@ PREFIX = "tests.engine.hooks."
 
 
 @register
-class ResolvingSequential(CorePlugin):
+class ResolvingSequential(Sequential):
     type = PREFIX + "ResolvingSequential"
-    kind = FLOWABLE
-    task_fields = Sequential.task_fields
-    flowable_strategy = Sequential.type
+    aliases = ()
 
     class Props(Props):
-        label: Optional[Text] = None
         refuse: bool = False
 
-    def resolve_state(self, state: str) -> str:
-        if self.task.props.get("refuse"):
+    @classmethod
+    def resolve_state(cls, task: Any, state: str) -> str:
+        if task.props.get("refuse"):
             raise RuntimeError("cannot resolve")
         return state
 
-    def flowable_outputs(self, render: Any) -> dict[str, Any]:
-        return {"label": render(self.task.props.get("label"))}
-
 
 @register
-class RefusingSubflow(CorePlugin):
+class RefusingSubflow(Subflow):
     type = PREFIX + "RefusingSubflow"
-    kind = EXECUTABLE
-    calls_subflow = True
-    Props = Subflow.Props
+    aliases = ()
 
-    def subflow_execution_result(self, result: dict[str, Any]) -> None:
+    @classmethod
+    def subflow_execution_result(cls, task: Any, result: dict[str, Any]) -> None:
         raise RuntimeError("no result")
 
 
@@ -60,30 +54,6 @@ class WithDeprecatedProp(CorePlugin):
 
 def flow(body: str) -> str:
     return "id: t\nnamespace: tests\n" + textwrap.dedent(body)
-
-
-def test_a_flowable_class_drives_its_children_like_the_core_flowable_it_names():
-    # given
-    source = flow(f"""
-    tasks:
-      - id: seq
-        type: {PREFIX}ResolvingSequential
-        label: "{{{{ flow.id }}}}-label"
-        tasks:
-          - id: a
-            type: io.kestra.plugin.core.debug.Return
-            format: A
-          - id: b
-            type: io.kestra.plugin.core.debug.Return
-            format: "{{{{ outputs.a.value }}}}B"
-    """)
-    # when
-    run = memory.run(source)
-    # then
-    assert run.execution.state.current == states.SUCCESS
-    by_id = {r.task_id: r for r in run.execution.task_runs}
-    assert by_id["b"].outputs == {"value": "AB"}
-    assert by_id["seq"].outputs == {"label": "t-label"}  # its own outputs, rendered in its context
 
 
 def test_a_failing_resolve_state_fails_the_flowable_and_the_execution():

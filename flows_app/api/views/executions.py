@@ -422,7 +422,7 @@ class LogSearchView(ApiView):
 
     def get(self, request):
         queryset = models.LogEntry.objects.all()
-        for f in parse_filters(request, cls.legacy):
+        for f in parse_filters(request, self.legacy):
             if f.field == "q":
                 queryset = queryset.filter(message__icontains=f.value)
             elif f.field == "namespace":

@@ -24,12 +24,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("role", choices=ROLES)
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8080)))
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=settings.CELESTRA["SERVER_PORT"])
+        parser.add_argument("--host", default=settings.CELESTRA["SERVER_HOST"])
         parser.add_argument("--groups", default="", help="worker groups to consume besides 'default' (comma list)")
         parser.add_argument("--no-default-group", action="store_true", help="worker: only the given groups")
-        parser.add_argument("--concurrency", type=int, default=int(os.environ.get("CELESTRA_CONCURRENCY", 8)))
-        parser.add_argument("--pool", default=os.environ.get("CELESTRA_POOL", "prefork"))
+        parser.add_argument("--concurrency", type=int, default=settings.CELESTRA["SERVER_CONCURRENCY"])
+        parser.add_argument("--pool", default=settings.CELESTRA["SERVER_POOL"])
         parser.add_argument("--flows", default=settings.CELESTRA["FLOWS_DIR"], help="directory of flows to load")
 
     def handle(self, *args, **opts):
@@ -88,7 +88,7 @@ class Command(BaseCommand):
         from django.core.servers.basehttp import ThreadedWSGIServer, get_internal_wsgi_application
 
         class QuietHandler(WSGIRequestHandler):
-            def log_message(self, format, *args):  # noqa: A002 - signature of the base class
+            def log_message(self, format, *args):
                 pass
 
         from django.contrib.staticfiles.handlers import StaticFilesHandler

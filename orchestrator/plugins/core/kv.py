@@ -10,9 +10,10 @@ from typing import Any, Literal, Optional
 from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 from orchestrator.engine.timeutil import parse_duration
+from orchestrator.engine.memory_platform import platform_of
 
 from ._common import CorePlugin, Duration, Props, Text
-from .storage import platform_of, render_bool, render_text
+from ._render import render_bool, render_text
 
 _FLOW_NAMESPACE = "{{ flow.namespace }}"
 

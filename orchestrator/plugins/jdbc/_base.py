@@ -427,7 +427,7 @@ class _Watchdog:
                 self.fired = reason
                 try:
                     self.dialect.cancel(self.connection, self.state)
-                except Exception:  # noqa: BLE001 - the statement may have ended meanwhile
+                except Exception:
                     log.debug("cancel failed", exc_info=True)
                 return
 
@@ -560,14 +560,14 @@ def _shorten(statement: str, limit: int = 80) -> str:
 def _rollback(connection: Any) -> None:
     try:
         connection.rollback()
-    except Exception:  # noqa: BLE001 - the connection may already be broken; the first error is reported
+    except Exception:
         log.debug("rollback failed", exc_info=True)
 
 
 def _close(resource: Any) -> None:
     try:
         resource.close()
-    except Exception:  # noqa: BLE001 - closing after an error must not hide it
+    except Exception:
         log.debug("close failed", exc_info=True)
 
 
