@@ -62,7 +62,7 @@ def load_entry_point_plugins(entry_points: Iterable[importlib.metadata.EntryPoin
             classes = _register_all(entry_point.load(), where)
         except PluginLoadError:
             raise
-        except Exception as exc:  # noqa: BLE001 - any failure of third-party code is reported the same way
+        except Exception as exc:
             raise PluginLoadError(f"{where} failed to load: {type(exc).__name__}: {exc}") from exc
         names = [cls.type for cls in classes]
         logger.info("Loaded %d task type(s) from %s: %s", len(names), where, ", ".join(names) or "none")

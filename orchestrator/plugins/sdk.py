@@ -11,7 +11,7 @@ from orchestrator.engine.memory_platform import platform_of
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 from orchestrator.plugins.core._common import CorePlugin as Task
 from orchestrator.plugins.core._common import Duration, Props, Text, TextOrList
-from orchestrator.plugins.core.storage import render_bool, render_int, render_text, render_text_list
+from orchestrator.plugins.core._render import render_bool, render_int, render_text, render_text_list
 
 __all__ = ["RUNNABLE", "Duration", "Props", "RunContext", "Task", "TaskFailure", "Text", "TextOrList", "platform_of",
            "register", "render_bool", "render_int", "render_text", "render_text_list"]

@@ -131,14 +131,14 @@ def evaluate_polling(moment: datetime | None = None) -> list[str]:
         due = list(TriggerState.objects.filter(condition_id="", type__in=polling_types(), disabled=False)
                    .filter(Q(next_execution_date__isnull=True) | Q(next_execution_date__lte=moment))
                    .values_list("pk", "next_execution_date")[:500])
-    except Exception:  # noqa: BLE001 - e.g. tables being flushed by a test
+    except Exception:
         log.exception("scheduler: cannot list the due polling triggers")
         return []
     created: list[str] = []
     for pk, planned in due:
         try:
             created.extend(poll_one(pk, planned, moment))
-        except Exception:  # noqa: BLE001 - one broken trigger must not stop the others
+        except Exception:
             log.exception("scheduler: polling trigger state %s failed", pk)
     return created
 

@@ -35,7 +35,7 @@ class Endpoint:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 owner.calls += 1
                 body = json.dumps({"status": owner.status}).encode()
                 self.send_response(200)

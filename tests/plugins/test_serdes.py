@@ -41,7 +41,7 @@ def test_csv_to_ion_header_nulls_quotes_and_skip_rows() -> None:
     assert out["uri"].endswith(".ion")
     assert records(ctx, out["uri"]) == [{"id": "2", "name": None, "note": "two\nlines"},
                                         {"id": "3", "name": "c", "note": "x"}]
-    assert ("counter", "records", 2) in ctx.metrics
+    assert ("counter", "records", 2, None) in ctx.metrics
     out = run(f"    type: io.kestra.plugin.serdes.csv.CsvReader\n    from: '{source}'\n    header: false\n", ctx)
     assert records(ctx, out["uri"])[1] == ["1", "Smith, J", 'said "hi"']
 

@@ -13,7 +13,7 @@ from typing import Any, Optional
 from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.plugins import RunContext
 from orchestrator.plugins.core._common import Duration, Props, Text
-from orchestrator.plugins.core.storage import render_bool, render_text
+from orchestrator.plugins.core._render import render_bool, render_text
 
 
 class ConnectionProps(Props):

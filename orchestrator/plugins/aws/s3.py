@@ -18,7 +18,7 @@ from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.memory_platform import platform_of
 from orchestrator.engine.plugins import RUNNABLE, TRIGGER, RunContext, register
 from orchestrator.plugins.core._common import CorePlugin, Duration, Text
-from orchestrator.plugins.core.storage import extension_of, render_bool, render_int, render_text
+from orchestrator.plugins.core._render import extension_of, render_bool, render_int, render_text
 
 from . import ConnectionProps, client
 

@@ -16,7 +16,7 @@ from pydantic import Field
 from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.plugins import TRIGGER, RunContext, register
 from orchestrator.plugins.core._common import CorePlugin, Duration, Props, Text
-from orchestrator.plugins.core.storage import render_bool, render_int, render_text
+from orchestrator.plugins.core._render import render_bool, render_int, render_text
 
 
 def allowed_paths() -> list[Path]:

@@ -18,7 +18,7 @@ from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.memory_platform import platform_of
 from orchestrator.engine.plugins import RunContext
 from orchestrator.plugins.core._common import Props, Text
-from orchestrator.plugins.core.storage import render_bool, render_text
+from orchestrator.plugins.core._render import render_bool, render_text
 
 DEFAULT_AUTHOR = ("Celestra", "celestra@localhost")
 
@@ -184,6 +184,6 @@ def commit_and_push(repo: GitRepo, ctx: RunContext, props: dict[str, Any], branc
 
 
 def store_rows(ctx: RunContext, rows: list[dict[str, Any]]) -> str:
-    from orchestrator.plugins.core.storage import ion_dumps
+    from orchestrator.plugins.core._ion import ion_dumps
 
     return platform_of(ctx).put_file("".join(ion_dumps(row) + "\n" for row in rows).encode("utf-8"), extension=".ion")

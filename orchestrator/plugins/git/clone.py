@@ -10,7 +10,7 @@ from pydantic import Field
 from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 from orchestrator.plugins.core._common import CorePlugin, Text
-from orchestrator.plugins.core.storage import render_bool, render_int, render_text
+from orchestrator.plugins.core._render import render_bool, render_int, render_text
 
 from ._common import GitProps, GitRepo
 

@@ -15,7 +15,7 @@ from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.memory_platform import glob_match, platform_of
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 from orchestrator.plugins.core._common import CorePlugin, Text
-from orchestrator.plugins.core.storage import render_bool, render_text, render_text_list
+from orchestrator.plugins.core._render import render_bool, render_text, render_text_list
 
 from ._common import GitProps, GitRepo, commit_and_push, diff_rows, git_directory, store_rows
 from .sync import _flow_service

@@ -16,7 +16,7 @@ from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.memory_platform import platform_of
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 from orchestrator.plugins.core._common import CorePlugin, Text
-from orchestrator.plugins.core.storage import render_bool, render_text
+from orchestrator.plugins.core._render import render_bool, render_text
 
 from ._common import GitProps, GitRepo, git_directory, store_rows
 

@@ -33,9 +33,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlparse
 
 from orchestrator.engine.errors import TaskFailure, TaskKilled
+from orchestrator.engine.memory_platform import platform_of
 from orchestrator.engine.plugins import RUNNABLE, RunContext
 from orchestrator.plugins.core._common import CorePlugin, Props, Text
-from orchestrator.plugins.core.storage import ion_dumps, platform_of, render_bool, render_int, render_text
+from orchestrator.plugins.core._ion import ion_dumps
+from orchestrator.plugins.core._render import render_bool, render_int, render_text
 
 log = logging.getLogger("celestra.plugins.jdbc")
 

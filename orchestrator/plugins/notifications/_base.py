@@ -21,10 +21,11 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict
 
 from orchestrator.engine.errors import TaskFailure
+from orchestrator.engine.memory_platform import platform_of
 from orchestrator.engine.plugins import RunContext
 from orchestrator.engine.timeutil import parse_duration
 from orchestrator.plugins.core._common import Duration, Props, Text
-from orchestrator.plugins.core.storage import platform_of, render_text
+from orchestrator.plugins.core._render import render_text
 
 log = logging.getLogger("celestra.plugins.notifications")
 

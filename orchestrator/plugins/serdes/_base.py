@@ -17,9 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.memory_platform import platform_of
 from orchestrator.engine.plugins import RunContext
-from orchestrator.plugins.core.storage import (  # the arch engineer may move the codec: import it from here
-    _DECIMAL, _INT, _TIMESTAMP, IonError, _IonReader, ion_dumps, render_bool, render_int,
-    render_text, render_text_list)
+from orchestrator.plugins.core._ion import _DECIMAL, _INT, _TIMESTAMP, IonError, _IonReader, ion_dumps
+from orchestrator.plugins.core._render import render_bool, render_int, render_text, render_text_list
 
 __all__ = [
     "TypedIonReader", "read_records", "write_records", "ion_dumps", "java_format", "java_parse", "render_bool",
