@@ -105,7 +105,7 @@ class Read(CorePlugin):
         path: Text
 
     def run(self, ctx: RunContext) -> dict[str, Any] | None:
-        root = os.path.realpath(getattr(ctx, "working_dir"))
+        root = os.path.realpath(ctx.working_dir)  # type: ignore[attr-defined]  # a worker context has one
         relative = ctx.render_string(self.task.props.get("path")).lstrip("/")
         target = os.path.realpath(os.path.join(root, relative))
         if os.path.commonpath([root, target]) != root:
