@@ -7,6 +7,7 @@ Webhook trigger call.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from dataclasses import dataclass, field
@@ -630,15 +631,13 @@ def find_webhook(namespace: str, flow_id: str, key: str) -> tuple[models.Flow, A
 
     from .services import FlowDisabled, latest_flow
 
+    # An unknown flow, an invalid one and a wrong key answer the same, so that flows cannot be enumerated.
     try:
         flow_row, parsed = latest_flow(namespace, flow_id)
-    except FlowNotFound:
-        raise WebhookNotFound("Flow not found") from None
-    except CelestraError as exc:
-        raise IllegalExecutionState(f"Cannot execute an invalid flow: {exc}") from None
-    if flow_row.disabled or parsed.disabled:
-        raise FlowDisabled("Cannot execute a disabled flow")
+    except CelestraError:
+        raise WebhookNotFound("Webhook not found") from None
     context = {**extras(namespace), "flow": {"id": flow_id, "namespace": namespace, "revision": flow_row.revision}}
+    found = None
     for trigger in getattr(parsed, "triggers", None) or []:
         if getattr(trigger, "disabled", False) or _canonical(_type(trigger)) != WEBHOOK:
             continue
@@ -647,9 +646,14 @@ def find_webhook(namespace: str, flow_id: str, key: str) -> tuple[models.Flow, A
         except Exception:  # noqa: BLE001 - a key that cannot be rendered (missing secret...) is skipped
             log.warning("webhook %s.%s/%s: unable to render the key, ignored", namespace, flow_id, trigger.id)
             continue
-        if rendered == key:
-            return flow_row, parsed, trigger
-    raise WebhookNotFound("Webhook not found")
+        # Constant time: the answer's timing must not tell how much of a guessed key is right.
+        if hmac.compare_digest(rendered.encode(), key.encode()) and found is None:
+            found = trigger
+    if found is None:
+        raise WebhookNotFound("Webhook not found")
+    if flow_row.disabled or parsed.disabled:
+        raise FlowDisabled("Cannot execute a disabled flow")
+    return flow_row, parsed, found
 
 
 def _conditions_hold(trigger: Any, context: dict[str, Any]) -> bool:

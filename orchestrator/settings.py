@@ -134,7 +134,7 @@ if os.environ.get("CELESTRA_STORAGE", "local").strip().lower() == "s3":
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "flows_app.api.parsers.LimitedJSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
@@ -227,6 +227,33 @@ CELESTRA = {
         "KILL_GRACE": float(os.environ.get("CELESTRA_SCRIPTS_KILL_GRACE", "0.5")),
         "DOCKER_HOST": os.environ.get("DOCKER_HOST", ""),
     },
+}
+
+# --- Limits on hostile input (docs/security.md, "Hostile input") ----------------------------
+# Request bodies read into memory (JSON, YAML, form fields; file parts are streamed to disk): 413 above.
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("CELESTRA_MAX_BODY_BYTES", 2621440)
+CELESTRA_LIMITS = {
+    # Seconds one rendering may run (never beyond the task's timeout); 0 disables the budget.
+    "EXPRESSION_TIMEOUT": float(os.environ.get("CELESTRA_EXPRESSION_TIMEOUT", "5")),
+    # Characters of one rendered value (and of any text built while rendering).
+    "EXPRESSION_MAX_OUTPUT_CHARS": envint("CELESTRA_EXPRESSION_MAX_OUTPUT_CHARS", 10 * 1024 * 1024),
+    # YAML: uses of an alias to a mapping/sequence per document, characters per document.
+    "YAML_MAX_ALIASES": envint("CELESTRA_YAML_MAX_ALIASES", 50),
+    "YAML_MAX_CHARS": envint("CELESTRA_YAML_MAX_CHARS", 3 * 1024 * 1024),
+    # Webhook calls per key and minute (0: no limit); above it, 429 with Retry-After.
+    "WEBHOOK_RATE_LIMIT": envint("CELESTRA_WEBHOOK_RATE_LIMIT", 0),
+    "WEBHOOK_RATE_WINDOW": envint("CELESTRA_WEBHOOK_RATE_WINDOW", 60),
+}
+# Outbound HTTP of tasks (HTTP Request, Download...): addresses refused after DNS resolution and after
+# every redirect. Link-local and cloud metadata addresses are always refused unless listed in ALLOW.
+_local_mode = not os.environ.get("DATABASE_URL") and CELERY_BROKER_URL.startswith("memory://")
+CELESTRA_EGRESS = {
+    "ALLOW_PRIVATE": envbool("CELESTRA_EGRESS_ALLOW_PRIVATE", _local_mode),
+    "ALLOW_LOOPBACK": envbool("CELESTRA_EGRESS_ALLOW_LOOPBACK", _local_mode),
+    "ALLOW_LINK_LOCAL": envbool("CELESTRA_EGRESS_ALLOW_LINK_LOCAL", False),
+    # Networks always allowed / always refused (comma-separated CIDRs), checked before the rules above.
+    "ALLOW": [c for c in os.environ.get("CELESTRA_EGRESS_ALLOW", "").split(",") if c.strip()],
+    "DENY": [c for c in os.environ.get("CELESTRA_EGRESS_DENY", "").split(",") if c.strip()],
 }
 
 LOGGING = {

@@ -26,8 +26,23 @@ def services_mode() -> bool:
 
 
 def pytest_configure(config):
+    _allow_loopback_egress()
     if os.environ.get("CELESTRA_REQUIRE_SERVICES"):
         _require_services()
+
+
+def _allow_loopback_egress() -> None:
+    """Test servers listen on 127.0.0.1, and outside local mode the egress policy refuses loopback:
+    allow it for this process and the worker processes it starts (tests/security sets its own policy)."""
+    if "CELESTRA_EGRESS_ALLOW_LOOPBACK" in os.environ:
+        return
+    from django.conf import settings
+
+    from orchestrator.plugins.core import http
+
+    os.environ["CELESTRA_EGRESS_ALLOW_LOOPBACK"] = "true"
+    settings.CELESTRA_EGRESS["ALLOW_LOOPBACK"] = True
+    http.configure_egress(allow_loopback=True)
 
 
 def _require_services() -> None:

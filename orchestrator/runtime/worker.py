@@ -73,10 +73,11 @@ class WorkerRunContext:
             shutil.rmtree(self._working_dir, ignore_errors=True)
 
     def render(self, value: Any) -> Any:
-        return expressions.render(value, self.variables)
+        # The expression budget never outlasts the task's own timeout.
+        return expressions.render(value, self.variables, self.deadline)
 
     def render_string(self, value: Any) -> str:
-        return expressions.render_string(value, self.variables)
+        return expressions.render_string(value, self.variables, self.deadline)
 
     def log(self, level: str, message: str) -> None:
         level = "WARN" if level == "WARNING" else level.upper()
