@@ -58,8 +58,10 @@ faults: venv
 	CELESTRA_FAULTS=1 CELESTRA_FAULTS_SIZE=$(FAULTS_SIZE) CELESTRA_FAULTS_BROKER=$(FAULTS_BROKER) \
 		$(PY) -m pytest -q -p no:cacheprovider tests/faults
 
+# The Kestra corpus beside the clone (../shared) or beside the worktrees (../../shared); CORPUS=dir overrides.
+CORPUS ?= $(firstword $(wildcard ../shared/kestra-flows ../../shared/kestra-flows) ../shared/kestra-flows)
 conformance: setup
-	$(PY) manage.py conformance --corpus ../shared/kestra-flows --manifest ../shared/kestra-flows/manifest.yaml
+	$(PY) manage.py conformance --corpus $(CORPUS) --manifest $(CORPUS)/manifest.yaml $(CONFORMANCE_ARGS)
 
 # The OpenAPI document of the REST API, committed so that clients can be generated from the repository.
 openapi: venv

@@ -99,9 +99,10 @@ def validate_flows(text: str) -> list[dict[str, Any]]:
             report["warnings"] = [str(w) for w in getattr(parsed, "warnings", None) or []]
             report["infos"] = [str(i) for i in getattr(parsed, "infos", None) or []]
             if revision is not None:
-                current = (models.Flow.objects.filter(namespace=parsed.namespace, flow_id=parsed.id, deleted=False)
-                           .values_list("revision", flat=True).first())
-                report["outdated"] = current is not None and current > revision
+                # Kestra: a sent revision is outdated unless it is the next one (last revision + 1)
+                last = (models.Flow.objects.filter(namespace=parsed.namespace, flow_id=parsed.id)
+                        .values_list("revision", flat=True).first()) or 0
+                report["outdated"] = revision != last + 1
         reports.append(report)
     return reports
 

@@ -14,6 +14,15 @@ from .errors import CelestraError, TaskFailure, TaskKilled
 from .timeutil import parse_duration
 
 
+def dynamic_task_run(value: Any = None, state: str = states.SUCCESS, task_id: str | None = None,
+                     outputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A task run a plugin adds beside its own (Kestra's dynamic worker results), recorded by the
+    executor as a child of the running task run; a random task id unless one is given."""
+    from .ids import new_id
+
+    return {"id": new_id(), "task_id": task_id or new_id(), "value": value, "state": state, "outputs": outputs}
+
+
 def run_attempt(task: Any, ctx: Any, prepare: Callable[[], None] | None = None) -> tuple[str, Any]:
     """Run ``task``'s plugin once: ``(state, outputs)``. Never raises."""
     outputs = None

@@ -456,7 +456,12 @@ class Step:
         state = self.block(run, main, task.errors, task.finally_)
         if state is None:
             return
-        self.terminate(task, run, plugin.resolve_state(task, state))
+        try:
+            state = plugin.resolve_state(task, state)
+        except Exception as exc:  # noqa: BLE001 - a class that cannot resolve its state fails its run, as in Kestra
+            self.fail(run, str(exc) or type(exc).__name__)
+            return
+        self.terminate(task, run, state)
 
     def set_outputs(self, run: TaskRun, outputs: dict[str, Any]) -> None:
         """A flowable records what it decided (If's result, Switch's value...) as its run's outputs."""
@@ -724,6 +729,8 @@ def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: d
     attempt_state = State(attempt_state.current, attempt_state.histories[1:])
     run.attempts.append(Attempt(attempt_state, result.get("worker_id"), log_file=result.get("log_file")))
     run.state = run.state.with_state(states.RUNNING, started)
+    for dynamic in result.get("dynamic_task_runs") or ():
+        _record_dynamic_run(execution, run, dynamic, started, ended, result.get("worker_id"))
     if result.get("outputs") is not None:
         run.outputs = result["outputs"]
     if state == states.FAILED:
@@ -743,6 +750,26 @@ def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: d
         state = states.apply_failure_policy(state, False, task.allow_warning)
     run.state = run.state.with_state(state, ended)
     return run
+
+
+def _record_dynamic_run(execution: Execution, parent: TaskRun, dynamic: dict[str, Any], started: datetime,
+                        ended: datetime, worker_id: str | None) -> None:
+    """A task run a plugin added beside its own: a terminated child of ``parent`` that the executor
+    never drives (its task id is in no flow)."""
+    if find_run(execution, dynamic["id"]) is not None:
+        return
+    index = getattr(execution, "_index", None)
+    seq = (index.max_seq if index is not None else max((r.seq for r in execution.task_runs), default=-1)) + 1
+    state = dynamic.get("state") or states.SUCCESS
+    child = TaskRun(id=dynamic["id"], execution_id=execution.id, namespace=execution.namespace,
+                    flow_id=execution.flow_id, task_id=dynamic["task_id"], parent_task_run_id=parent.id,
+                    value=dynamic.get("value"), state=State(states.CREATED, [(states.CREATED, started)]), seq=seq,
+                    outputs=dynamic.get("outputs"))
+    child.state = child.state.with_state(states.RUNNING, started).with_state(state, ended)
+    child.attempts.append(Attempt(State(states.RUNNING, [(states.RUNNING, started)]).with_state(state, ended),
+                                  worker_id))
+    execution.task_runs.append(child)
+    execution.recorded_runs.append(child)
 
 
 def find_run(execution: Execution, taskrun_id: str) -> TaskRun | None:
@@ -811,6 +838,15 @@ def apply_subflow_result(flow: Any, execution: Execution, result: dict[str, Any]
             run.state = run.state.with_state(states.SUCCESS, moment)
         return run
     child_state = result["state"]
+    hook = getattr(task.plugin, "subflow_execution_result", None)
+    if hook is not None:  # an executable class that builds (or refuses) the result itself
+        try:
+            hook(task, result)
+        except Exception:  # noqa: BLE001 - its refusal fails the task run
+            run.outputs = outputs
+            run.state = run.state.with_state(
+                states.apply_failure_policy(states.FAILED, task.allow_failure, task.allow_warning), moment)
+            return run
     outputs["state"] = child_state
     if result.get("outputs") is not None:
         outputs["outputs"] = result["outputs"]

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from . import expressions
-from .attempt import run_attempt
+from .attempt import dynamic_task_run, run_attempt
 from .executor import Environment, LogLine, SubflowRequest, WorkerJob, apply_result, apply_subflow_result, decide
 from .flow import Flow, parse_flow
 from .foreachitem import expand
@@ -36,6 +36,11 @@ class MemoryRunContext:
         self.metrics: list[dict[str, Any]] = []
         self.slept = 0.0
         self.limit: float | None = None
+        self.dynamic_task_runs: list[dict[str, Any]] = []
+
+    def add_dynamic_task_run(self, value: Any = None, state: str = "SUCCESS", task_id: str | None = None,
+                             outputs: dict[str, Any] | None = None) -> None:
+        self.dynamic_task_runs.append(dynamic_task_run(value, state, task_id, outputs))
 
     def render(self, value: Any) -> Any:
         return expressions.render(value, self.variables)
@@ -100,6 +105,8 @@ def run_job(flow: Flow, job: WorkerJob,
     result = {"taskrun_id": job.taskrun_id, "attempt": job.attempt, "state": state, "outputs": outputs or None,
               "started": started.isoformat(), "ended": now().isoformat(), "worker_id": "memory",
               "logs": ctx.logs, "metrics": ctx.metrics}
+    if ctx.dynamic_task_runs:
+        result["dynamic_task_runs"] = ctx.dynamic_task_runs
     return result, ctx
 
 

@@ -741,6 +741,9 @@ class _Parser:
                 props[new] = props.pop(old)
                 if old in props.lines:
                     props.lines[new] = props.lines.pop(old)
+        for name in getattr(plugin, "deprecated_props", ()):
+            if name in props:
+                self.deprecated_paths.append(_join(path, name))
         nested_fields = {**plugin.task_fields, **getattr(plugin, "condition_fields", {})}
         nested = {name: props.pop(name) for name in list(props) if name in nested_fields}
         model = plugin.Props

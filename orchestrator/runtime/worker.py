@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.engine import expressions, states
-from orchestrator.engine.attempt import run_attempt
+from orchestrator.engine.attempt import dynamic_task_run, run_attempt
 from orchestrator.engine.errors import CelestraError, TaskKilled
 from orchestrator.engine.ids import new_id
 from orchestrator.engine.timeutil import iso, now
@@ -56,6 +56,7 @@ class WorkerRunContext:
         self.stopped: str | None = None
         self._working_dir = working_dir
         self._owns_working_dir = False
+        self.dynamic_task_runs: list[dict[str, Any]] = []
         if working_dir:
             self.variables["workingDir"] = working_dir
 
@@ -67,6 +68,11 @@ class WorkerRunContext:
             self._owns_working_dir = True
             self.variables["workingDir"] = self._working_dir
         return self._working_dir
+
+    def add_dynamic_task_run(self, value: Any = None, state: str = states.SUCCESS, task_id: str | None = None,
+                             outputs: dict[str, Any] | None = None) -> None:
+        """A task run beside this one (Kestra's dynamic worker result), recorded with the result."""
+        self.dynamic_task_runs.append(dynamic_task_run(value, state, task_id, outputs))
 
     def cleanup(self) -> None:
         if self._owns_working_dir and self._working_dir:
@@ -240,7 +246,8 @@ def run_job(job: dict[str, Any], worker_id: str | None = None) -> dict[str, Any]
     state, outputs, ctx = _attempt(job, task)
     ctx.cleanup()
     log_file = attempt_log_file(ctx, job["attempt"]) if task.log_to_file else None
-    return {
+    extra = {"dynamic_task_runs": ctx.dynamic_task_runs} if ctx.dynamic_task_runs else {}
+    return {**extra,
         "taskrun_id": job["taskrun_id"],
         "attempt": job["attempt"],
         "state": state,
@@ -270,6 +277,13 @@ def run_group(job: dict[str, Any], group: Any, flow: Any, worker_id: str | None)
     try:
         props = group.props
         base = WorkerRunContext(job, None, directory)
+        spec = props.get("namespaceFiles")
+        if isinstance(spec, dict) and expressions.is_truthy(base.render(spec.get("enabled", True))):
+            # the same copy as a script task's namespaceFiles, into the group's directory
+            from orchestrator.plugins.scripts._files import load_namespace_files
+
+            prepare_run_context(base, flow)
+            load_namespace_files(base, directory, spec)
         if props.get("inputFiles"):
             _write_input_files(base, directory, props["inputFiles"])
         iteration = 0

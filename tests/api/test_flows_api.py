@@ -247,6 +247,18 @@ class TestValidate:
 
         assert response.json()[0]["outdated"] is True
 
+    def test_outdated_unless_the_sent_revision_is_the_next_one(self, client):
+        def outdated(revision: int) -> bool:
+            response = client.post(f"{BASE}/flows/validate", data=f"revision: {revision}\n" + HELLO,
+                                   content_type="application/x-yaml")
+            return response.json()[0]["outdated"]
+
+        assert outdated(1) is False  # no flow yet: revision 1 is the next one
+        create(client, HELLO)
+        assert outdated(1) is True  # the same revision as the stored one (Kestra's validate test)
+        assert outdated(2) is False
+        assert outdated(3) is True
+
 
 @pytest.mark.django_db
 class TestNamespaceUpdate:

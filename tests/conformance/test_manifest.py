@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.conformance.manifest import (
+from conformance.manifest import (
     KINDS,
     ManifestError,
     RunTarget,
@@ -190,3 +190,19 @@ class TestCorpusManifest:
         variants = loaded.get("inputs.validated-int-bad").variants
         assert [v.inputs["validatedInt"] for v in variants] == ["9", "21"]
         assert loaded.get("inputs.validated-time-bad").variants[0].inputs["validatedTime"] == "00:00:01"
+
+
+class TestExpectationForms:
+    def test_paths_are_expanded_in_every_block(self):
+        loaded = manifest(case(expect={"taskRunList[1].state": "FAILED"}, steps=[
+            {"run": "ns/f", "expect": {"final": {"taskRuns.a.state": "SUCCESS"}}}]))
+        only = loaded.cases[0]
+        assert only.variants[0].expect == {"taskRunList": [{"index": 1, "state": "FAILED"}]}
+        assert only.steps[0].expect == {"final": {"taskRuns": {"a": {"state": "SUCCESS"}}}}
+        assert only.form_errors == []
+
+    def test_an_unknown_form_fails_its_case_not_the_manifest(self):
+        loaded = manifest(case(expect={"taskRuns.a[0]": 1}), {"case": "d", "kind": "engine", "file": "x.yaml"})
+        bad, good = loaded.cases
+        assert bad.form_errors and "only known after taskRunList" in bad.form_errors[0]
+        assert good.form_errors == []

@@ -5,13 +5,13 @@ from typing import Any
 
 import pytest
 
-from orchestrator.conformance.expectations import (
+from conformance.expectations import (
     ExecutionView,
     check_execution,
     outputs_tree,
     reference_resolver,
 )
-from orchestrator.conformance.matchers import (
+from conformance.matchers import (
     MatchContext,
     Mismatch,
     check,
@@ -20,10 +20,10 @@ from orchestrator.conformance.matchers import (
     is_operator_mapping,
     typed_value_part,
 )
-from orchestrator.conformance.runner import (
-    _call,
+from conformance.grammar import parse_call
+from conformance.runner import (
     _request_body,
-    _task_run_id,
+    resolve_task_run,
     check_input_error,
     check_violations,
     java_property_path,
@@ -420,6 +420,12 @@ class TestViolations:
         with pytest.raises(Mismatch, match="unsupported"):
             check_violations({"newKey": 1}, self.error)
 
+    def test_message_contains_reads_kestra_s_violation_text(self):
+        # a flow-level violation prints with an empty path in Kestra's exception message
+        check_violations({"messageContains": [": must not be empty", "tasks[0].invalid: Unrecognized"]}, self.error)
+        with pytest.raises(Mismatch):
+            check_violations({"messageContains": ["x: must not be empty"]}, self.error)
+
     def test_messages_each_and_some(self):
         check_violations({"messages": [{"contains": "must not"}, {"contains": "Unrecognized"}]}, self.error)
         with pytest.raises(Mismatch):
@@ -445,12 +451,6 @@ class TestViolations:
 
 
 class TestActions:
-    def test_call(self):
-        assert _call("markAs(execution, taskRun (2-1_seq, ['value 1']), FAILED)") == (
-            "markAs", "execution, taskRun (2-1_seq, ['value 1']), FAILED", "")
-        assert _call("restart(result) again") == ("restart", "result", " again")
-        assert _call("POST /x") is None
-
     def test_body(self):
         assert _request_body("with JSON body {a: 1, b: true}") == {"json_body": {"a": 1, "b": True}}
         assert _request_body("(no query) with JSON body [{a: 1}]") == {"json_body": [{"a": 1}]}
@@ -465,10 +465,24 @@ class TestActions:
             run("seq", id="s2", parent="e", value="value 2"),
             run("2_end", id="end"),
         ]))
-        assert _task_run_id(view, "execution, taskRunId of (seq, ['value 2'])") == "s2"
-        assert _task_run_id(view, "execution, from task run of 2_end") == "end"
-        assert _task_run_id(view, "execution, taskRunId of 2_end") == "end"
-        assert _task_run_id(view, "taskRun 'each', RUNNING") == "e"
+        def resolved(text: str) -> str | None:
+            return resolve_task_run(view, parse_call(text).args["taskRunId"])
+
+        assert resolved("replay(execution, taskRunId of (seq, ['value 2']))") == "s2"
+        assert resolved("replay(execution, from task run of 2_end)") == "end"
+        assert resolved("replay(execution, taskRunId of 2_end)") == "end"
+        assert resolved("markAs(taskRun 'each', RUNNING)") == "e"
+        assert resolved("replay(execution, taskRunId=<id of 2_end>)") == "end"
+        assert resolved("replay(execution, taskRunId=null)") is None
+
+    def test_unknown_task_run_fails_naming_it(self):
+        from conformance.runner import CaseFailure
+
+        view = ExecutionView(execution([run("a", id="x")]))
+        with pytest.raises(CaseFailure, match="no task run of 'missing'"):
+            resolve_task_run(view, parse_call("replay(execution, taskRunId of missing)").args["taskRunId"])
+        with pytest.raises(CaseFailure, match=r"with values \['v'\]"):
+            resolve_task_run(view, parse_call("replay(execution, taskRunId of (a, ['v']))").args["taskRunId"])
 
     def test_task_data(self):
         from dataclasses import dataclass, field
@@ -488,21 +502,21 @@ class TestActions:
 
 class TestRunnerHelpers:
     def test_api_path(self):
-        from orchestrator.conformance.runner import _api_path
+        from conformance.runner import _api_path
 
         assert _api_path("/api/v1/executions/a/b") == "/api/v1/main/executions/a/b"
         assert _api_path("/api/v1/main/flows") == "/api/v1/main/flows"
         assert _api_path("/flows/validate") == "/api/v1/main/flows/validate"
 
     def test_seconds(self):
-        from orchestrator.conformance.runner import CaseFailure, _seconds
+        from conformance.runner import CaseFailure, _seconds
 
         assert _seconds("15s") == 15 and _seconds("1m") == 60 and _seconds("500ms") == 0.5 and _seconds("2") == 2
         with pytest.raises(CaseFailure):
             _seconds("soon")
 
     def test_summarize(self):
-        from orchestrator.conformance.runner import CaseResult, summarize
+        from conformance.runner import CaseResult, summarize
 
         totals = summarize([CaseResult("a", "engine", "passed"), CaseResult("b", "engine", "failed", "x", "timeout"),
                             CaseResult("c", "parse", "failed", "y", "timeout"),
@@ -511,7 +525,7 @@ class TestRunnerHelpers:
         assert list(totals["failureCategories"].items()) == [("timeout", 2), ("mismatch state", 1)]
 
     def test_validation_result(self):
-        from orchestrator.conformance.runner import check_validation_result
+        from conformance.runner import check_validation_result
 
         result = {"constraints": "Unrecognized field \"unknownProp\"", "outdated": False,
                   "deprecationPaths": ["tasks[1]", "tasks[0]"], "warnings": [], "infos": ["x"]}
@@ -526,7 +540,7 @@ class TestRunnerHelpers:
     def test_parsed_flow(self):
         from types import SimpleNamespace
 
-        from orchestrator.conformance.runner import check_parsed_flow
+        from conformance.runner import check_parsed_flow
 
         task = SimpleNamespace(id="t")
         flow = SimpleNamespace(

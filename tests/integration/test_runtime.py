@@ -457,3 +457,26 @@ def test_retry_with_create_new_execution_starts_a_new_attempt(run_flow):
         time.sleep(0.1)
     assert [(o.state, o.metadata["attemptNumber"]) for o in others] == [(states.FAILED, 2)]
     assert others[0].metadata["originalCreatedDate"] == first.metadata["originalCreatedDate"]
+
+
+def test_working_directory_loads_its_namespace_files(run_flow):
+    from storage_app.models import NamespaceFile
+
+    for path, content in {"/a/1.txt": b"first", "/ignore/2.txt": b"second"}.items():
+        NamespaceFile.objects.create(namespace="company.tests", path=path, content=content)
+    execution = run_flow(source(unique("wd-nsfiles"), """
+    tasks:
+      - id: wd
+        type: io.kestra.plugin.core.flow.WorkingDirectory
+        namespaceFiles:
+          enabled: true
+          exclude:
+            - /ignore/**
+        tasks:
+          - id: listed
+            type: io.kestra.plugin.core.log.Log
+            message: done
+    """))
+    assert execution.state.current == states.SUCCESS, logs_of(execution.id)
+    messages = [message for _, _, message in logs_of(execution.id)]
+    assert any(m.startswith("Loaded 1 namespace files from 'company.tests'") for m in messages), messages

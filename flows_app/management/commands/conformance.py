@@ -102,8 +102,8 @@ class Command(BaseCommand):
 
         from django.core.management import call_command
 
-        from orchestrator.conformance.manifest import ManifestError, load_manifest
-        from orchestrator.conformance.runner import ConformanceRunner, conformance_environment, summarize
+        from conformance.manifest import ManifestError, load_manifest
+        from conformance.runner import ConformanceRunner, conformance_environment, summarize
 
         try:
             manifest = load_manifest(manifest_path)

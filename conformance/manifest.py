@@ -23,6 +23,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from .grammar import GrammarError, expand_all
+
 __all__ = [
     "KINDS",
     "Case",
@@ -119,6 +121,8 @@ class Case:
     runs: list[Any] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     notes: str | None = None
+    #: expectation forms the grammar could not read: the case fails with them, never skips them
+    form_errors: list[str] = field(default_factory=list)
 
     @property
     def run_mode(self) -> str | None:
@@ -241,8 +245,17 @@ def _case(entry: Mapping[str, Any], shared: Mapping[str, Mapping[str, Any]]) -> 
         execution_id=entry.get("executionId"), setup=entry.get("setup"),
         inputs=inputs, input_files=input_files, raw_inputs=raw_inputs,
         execution_labels=dict(labels) if isinstance(labels, Mapping) else None,
-        expect=entry.get("expect"), notes=entry.get("notes"),
+        expect=None, notes=entry.get("notes"),
     )
+
+    def expanded(value: Any, where: str) -> Any:
+        try:
+            return expand_all(copy.deepcopy(value))
+        except GrammarError as exc:
+            case.form_errors.append(f"{where}: {exc}")
+            return value
+
+    case.expect = expanded(entry.get("expect"), "expect")
     if entry.get("variants"):
         for index, variant in enumerate(entry["variants"]):
             where = f"{case_id} variant {index + 1}"
@@ -255,19 +268,19 @@ def _case(entry: Mapping[str, Any], shared: Mapping[str, Mapping[str, Any]]) -> 
                 raw_inputs=bool(variant.get("rawInputs", raw_inputs)),
                 execution_labels=(dict(variant["executionLabels"]) if "executionLabels" in variant
                                   else case.execution_labels),
-                expect=variant.get("expect"),
+                expect=expanded(variant.get("expect"), f"variant {index + 1} expect"),
             ))
     else:
         case.variants.append(Variant(None, inputs, dict(input_files), raw_inputs, case.execution_labels,
                                      case.expect))
-    for run in entry.get("runs") or []:
-        case.runs.append((run or {}).get("expect"))
+    for index, run in enumerate(entry.get("runs") or []):
+        case.runs.append(expanded((run or {}).get("expect"), f"run {index + 1} expect"))
     for index, step in enumerate(entry.get("steps") or []):
         if not isinstance(step, Mapping):
             raise ManifestError(f"{case_id} step {index + 1}: must be a map")
         case.steps.append(Step(index=index, run=step.get("run"), action=step.get("action"),
                                wait=None if step.get("wait") is None else str(step.get("wait")),
-                               expect=step.get("expect")))
+                               expect=expanded(step.get("expect"), f"step {index + 1} expect")))
     return case
 
 

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .grammar import Call, ExecutionRef, GrammarError, TaskRunRef, is_call, parse_call
 from .expectations import EXECUTION_KEYS, ExecutionView, check_execution, reference_resolver
 from .manifest import Case, Manifest, Step, Variant, parse_run_target
 from .matchers import MatchContext, Mismatch, check, describe, is_description
@@ -164,6 +165,22 @@ def conformance_environment() -> Iterator[None]:
         _clear_environment_caches()
 
 
+def missing_test_plugins(names: list[str]) -> list[str]:
+    """The test-only types of ``names`` that the registry does not know (after :func:`load_test_plugins`)."""
+    from orchestrator.engine.plugins import registered_types
+
+    load_test_plugins()
+    known = registered_types()
+    return [name for name in names if name not in known]
+
+
+def load_test_plugins() -> None:
+    """Register Kestra's test-only types: only the runner does, never a production process."""
+    from .plugins import load
+
+    load()
+
+
 def _clear_environment_caches() -> None:
     try:
         from orchestrator.runtime.environment import static_extras
@@ -234,6 +251,7 @@ class ConformanceRunner:
         self.stall = stall
         self._client = None
         self._notes: list[str] = []
+        load_test_plugins()
 
     # -- driving -------------------------------------------------------------------------------------
 
@@ -284,8 +302,11 @@ class ConformanceRunner:
         self._notes = notes
         try:
             self.reset()
-            if case.test_only_plugins:
-                raise CaseFailure("needs Kestra test-only plugins: " + ", ".join(case.test_only_plugins),
+            if case.form_errors:
+                raise CaseFailure("unknown expectation form: " + "; ".join(case.form_errors), "unknown form")
+            missing = missing_test_plugins(case.test_only_plugins)
+            if missing:
+                raise CaseFailure("needs Kestra test-only plugins: " + ", ".join(missing),
                                   "needs Kestra test-only plugins")
             handler = {
                 "invalid": self._invalid, "parse": self._parse, "engine": self._engine,
@@ -924,8 +945,12 @@ class ConformanceRunner:
             return
         if step.wait:
             time.sleep(_seconds(step.wait))
-        if step.action and "transform" in expect and state.snapshot is not None and _call(step.action):
-            self._transform(step.action, expect, state)
+        call = self._parse_action(step.action) if is_call(step.action) else None
+        if call is not None and call.name == "update":
+            self._update_flow(call, expect, state)
+            return
+        if call is not None and "transform" in expect and state.snapshot is not None:
+            self._transform(call, expect, state)
             return
         if step.action:
             original = self.view(state.original) if state.original else None
@@ -951,7 +976,7 @@ class ConformanceRunner:
         if rest:
             raise Mismatch("", f"unsupported expectations {sorted(rest)}")
 
-    def _transform(self, action: str, expect: dict[str, Any], state: "_Scenario") -> None:
+    def _transform(self, call: Call, expect: dict[str, Any], state: "_Scenario") -> None:
         """``transform``: what Kestra's ExecutionService returns for an operation, nothing stored or run.
 
         The operation applies to the execution as the scenario's first run left it (Kestra's tests
@@ -961,25 +986,63 @@ class ConformanceRunner:
         from orchestrator.runtime.flows import get_flow
 
         snapshot = state.snapshot
-        verb, args, _ = _call(action) or ("", "", "")
         flow = get_flow(snapshot.namespace, snapshot.flow_id, snapshot.flow_revision)
         original = ExecutionView(snapshot.to_json())
+        args = call.args
         try:
-            if verb == "restart":
-                changed = operations.restart(flow, snapshot)
-            elif verb == "replay":
-                changed = operations.replay(flow, snapshot, _task_run_id(original, args))
-            elif verb == "markAs":
-                changed = operations.mark_as(flow, snapshot, _task_run_id(original, args),
-                                             args.rsplit(",", 1)[-1].strip())
+            if call.name == "restart":
+                changed = operations.restart(flow, snapshot, revision=args["revision"])
+            elif call.name == "replay":
+                changed = operations.replay(flow, snapshot, resolve_task_run(original, args["taskRunId"]),
+                                            revision=args["revision"])
+            elif call.name == "markAs":
+                changed = operations.mark_as(flow, snapshot, resolve_task_run(original, args["taskRunId"]),
+                                             _required(call, "newState"))
+            elif call.name == "resume" and args["newState"] == "RUNNING":
+                changed = operations.resume(flow, snapshot, args["inputs"])
+            elif call.name == "pause":
+                changed = operations.pause(snapshot)
+            elif call.name == "unqueue":
+                changed = operations.unqueue(snapshot, args["state"])
+            elif call.name == "changeStatus":
+                changed = operations.change_status(snapshot, _required(call, "newState"))
+            elif call.name == "forceRun":
+                changed = operations.force_run(flow, snapshot)
             else:
-                raise CaseFailure(f"unsupported transform: {action}", "unsupported action")
+                raise CaseFailure(f"no pure form of the operation {call.text!r} to transform with",
+                                  "unsupported action")
         except CaseFailure:
             raise
         except Exception as exc:  # noqa: BLE001 - the operation's refusal is the observed behaviour
-            raise Mismatch("transform", f"{verb} raised {type(exc).__name__}: {exc}") from None
+            raise Mismatch("transform", f"{call.name} raised {type(exc).__name__}: {exc}") from None
         view = ExecutionView(changed.to_json())
         check_execution(expect.pop("transform"), view, self.context(view, original), "transform", original)
+        _no_more(expect, "")
+
+    def _update_flow(self, call: Call, expect: dict[str, Any], state: "_Scenario") -> None:
+        """"Update the flow → revision N": save the flow again through the API (the step's ``source``,
+        or the same source with a comment, which is a change for the revision count) until it has
+        revision N; ``expect`` may check ``revision``."""
+        flow = state.flow
+        wanted = call.args["revision"]
+        source = expect.pop("source", None) or self.source(state.case.file)
+        for _ in range(10):
+            current = self.http("GET", f"/flows/{flow.namespace}/{flow.id}")
+            revision = (current.json or {}).get("revision") if isinstance(current.json, Mapping) else None
+            if wanted is not None and revision is not None and revision >= wanted:
+                break
+            edited = source.rstrip("\n") + f"\n# revision {(revision or 0) + 1}\n"
+            result = self.http("PUT", f"/flows/{flow.namespace}/{flow.id}", raw=edited,
+                               content_type="application/x-yaml")
+            if result.status >= 400:
+                raise CaseFailure(f"updating the flow answered {result.status}: {result.body[:200]}", "API error")
+            if wanted is None:
+                revision = (result.json or {}).get("revision") if isinstance(result.json, Mapping) else None
+                break
+        else:
+            raise CaseFailure(f"the flow did not reach revision {wanted}", "flow revisions")
+        if "revision" in expect:
+            check(expect.pop("revision"), revision if wanted is None else wanted, "revision")
         _no_more(expect, "")
 
     def _scenario_keys(self, expect: dict[str, Any], state: "_Scenario", subject: ExecutionView | None,
@@ -1055,33 +1118,72 @@ class ConformanceRunner:
 
     def perform(self, action: str, current: ExecutionView | None, original: ExecutionView | None,
                 last: Mapping[str, str]) -> HttpResult:
-        """Run an action described in the manifest; engine operations go through the REST API."""
+        """Run an action described in the manifest: an operation call goes through the REST API,
+        anything else is an HTTP request description."""
         text = action.strip()
-        call = _call(text)
-        if call and current is not None:
-            verb, args, rest = call
-            subject = original if "original" in args and original else current
-            if verb == "restart":
-                return self.http("POST", f"/executions/{subject.id}/restart")
-            if verb == "replay":
-                run_id = _task_run_id(original or current, args)
-                return self.http("POST", f"/executions/{(original or current).id}/replay?taskRunId={run_id}")
-            if verb == "markAs":
-                new_state = args.rsplit(",", 1)[-1].strip()
-                run_id = _task_run_id(subject, args)
-                return self.http("POST", f"/executions/{subject.id}/state",
-                                 json_body={"taskRunId": run_id, "state": new_state})
-            if verb == "resume":
-                parts: dict[str, Any] = {}
-                if "form inputs:" in rest:
-                    for key, value in re.findall(r"(\w+)=('(?:[^']*)'|<[^<>]*>)", rest):
-                        if value.startswith("<"):
-                            content = current.id.encode() if "execution id" in value else b"content"
-                            parts[key] = _upload(f"{key}.txt", content)
-                        else:
-                            parts[key] = value.strip("'")
-                return self.http("POST", f"/executions/{current.id}/resume", multipart=parts)
+        if is_call(text):
+            return self.perform_call(self._parse_action(text), current, original)
         return self.http_action(text, current, last)
+
+    @staticmethod
+    def _parse_action(text: str | None) -> Call | None:
+        if text is None:
+            return None
+        try:
+            return parse_call(text)
+        except GrammarError as exc:
+            raise CaseFailure(f"unknown action form: {exc}", "unknown form") from None
+
+    def perform_call(self, call: Call, current: ExecutionView | None, original: ExecutionView | None) -> HttpResult:
+        """One ExecutionService operation through its REST endpoint, with Kestra's parameter names."""
+        args = call.args
+        which = args.get("execution")
+        subject = original if isinstance(which, ExecutionRef) and which.which == "original" and original else current
+        if call.name == "replay":  # Kestra's tests replay the execution their first run returned
+            subject = original or current
+        if subject is None:
+            raise CaseFailure(f"no execution to apply {call.text!r} to", "manifest")
+        base = f"/executions/{subject.id}"
+        query = {}
+        if call.name == "restart":
+            query = {"revision": args["revision"]}
+            return self.http("POST", _with_query(base + "/restart", query))
+        if call.name == "replay":
+            query = {"taskRunId": resolve_task_run(subject, args["taskRunId"]), "revision": args["revision"]}
+            return self.http("POST", _with_query(base + "/replay", query))
+        if call.name == "markAs":
+            return self.http("POST", base + "/state", json_body={
+                "taskRunId": resolve_task_run(subject, args["taskRunId"]), "state": _required(call, "newState")})
+        if call.name == "resume":
+            if args["newState"] == "KILLING":  # resuming to KILLING kills the paused execution
+                return self.http("DELETE", base + "/kill")
+            if args["newState"] != "RUNNING":
+                raise CaseFailure(f"resume to {args['newState']} has no REST form: {call.text!r}", "unsupported action")
+            parts: dict[str, Any] = {}
+            if isinstance(args["inputs"], Mapping):
+                parts.update({str(k): str(v) for k, v in args["inputs"].items()})
+            if "form inputs:" in call.rest:
+                for key, value in re.findall(r"(\w+)=('(?:[^']*)'|<[^<>]*>)", call.rest):
+                    if value.startswith("<"):
+                        content = subject.id.encode() if "execution id" in value else b"content"
+                        parts[key] = _upload(f"{key}.txt", content)
+                    else:
+                        parts[key] = value.strip("'")
+            return self.http("POST", base + "/resume", multipart=parts)
+        if call.name == "kill":
+            return self.http("DELETE", base + "/kill")
+        if call.name == "pause":
+            return self.http("POST", base + "/pause")
+        if call.name == "delete":
+            query = {name: args[name] for name in ("deleteLogs", "deleteMetrics", "deleteStorage")}
+            return self.http("DELETE", _with_query(base, query))
+        if call.name == "unqueue":
+            return self.http("POST", _with_query(base + "/unqueue", {"state": args["state"]}))
+        if call.name == "forceRun":
+            return self.http("POST", base + "/force-run")
+        if call.name == "changeStatus":
+            return self.http("POST", _with_query(base + "/change-status", {"status": _required(call, "newState")}))
+        raise CaseFailure(f"the operation {call.name!r} has no REST form here: {call.text!r}", "unsupported action")
 
     def http_action(self, text: str, current: ExecutionView | None, last: Mapping[str, str]) -> HttpResult:
         """``POST /api/v1/executions/{id}/resume multipart: asked=myString, file part 'data'`` and the like."""
@@ -1212,7 +1314,18 @@ class ConformanceRunner:
             raise CaseFailure(f"unsupported setup: {case.setup}", "unsupported setup")
         if case.run and "/flows/validate" in case.run:
             expect = dict(case.expect or {})
-            result = self.http("POST", "/flows/validate", raw=self.source(case.file), content_type="application/x-yaml")
+            source = self.source(case.file)
+            if re.match(r"^create (?:the )?first document as an existing flow\b", case.run):
+                from flows_app.services_admin import split_documents
+
+                created = self.http("POST", "/flows", raw=split_documents(source)[0],
+                                    content_type="application/x-yaml")
+                if created.status >= 400:
+                    raise CaseFailure(f"creating the first document answered {created.status}: "
+                                      f"{created.body[:200]}", "API error")
+            elif not case.run.startswith("POST /api/v1/flows/validate"):
+                raise CaseFailure(f"unsupported run: {case.run}", "unsupported step")
+            result = self.http("POST", "/flows/validate", raw=source, content_type="application/x-yaml")
             self.check_http(expect, result, "")
             return
         flow = self.prepare(case, notes)
@@ -1342,20 +1455,18 @@ class _CreationFailed(Exception):
 _URL = re.compile(r"(/api/v1/(?:[^\s<{]|<[^<>]*>|\{[^{}]*\})+)")
 
 
-def _call(text: str) -> tuple[str, str, str] | None:
-    """``markAs(execution, taskRun (t, ['v']), FAILED) rest`` → (verb, arguments, rest); balanced parentheses."""
-    match = re.match(r"^(restart|replay|markAs|resume)\(", text)
-    if not match:
-        return None
-    depth, start = 0, match.end() - 1
-    for index in range(start, len(text)):
-        if text[index] == "(":
-            depth += 1
-        elif text[index] == ")":
-            depth -= 1
-            if depth == 0:
-                return match.group(1), text[start + 1:index], text[index + 1:]
-    return None
+def _required(call: Call, name: str) -> Any:
+    if call.args.get(name) is None:
+        raise CaseFailure(f"{call.name}: argument {name} is missing in {call.text!r}", "manifest")
+    return call.args[name]
+
+
+def _with_query(path: str, query: Mapping[str, Any]) -> str:
+    """``path?k=v`` for the parameters that are set (booleans as Kestra writes them)."""
+    from urllib.parse import urlencode
+
+    pairs = {k: ("true" if v is True else "false" if v is False else v) for k, v in query.items() if v is not None}
+    return f"{path}?{urlencode(pairs)}" if pairs else path
 
 
 def _only_missing_required(exc: Exception) -> bool:
@@ -1431,25 +1542,23 @@ def _request_body(tail: str) -> dict[str, Any]:
     return {}
 
 
-def _task_run_id(view: ExecutionView | None, args: str) -> str:
-    """``taskRunId of (2-1_seq, ['value 1'])``, ``from task run of 2_end``, ``taskRun 'pause'``."""
+def resolve_task_run(view: ExecutionView | None, ref: Any) -> str | None:
+    """The id of the task run a grammar reference designates (``None`` stays ``None``: no task run)."""
+    if ref is None or isinstance(ref, str):
+        return ref
+    if not isinstance(ref, TaskRunRef):
+        raise CaseFailure(f"not a task-run reference: {ref!r}", "manifest")
     if view is None:
-        raise CaseFailure(f"no execution to find a task run in ({args})", "manifest")
-    with_values = re.search(r"\(\s*([\w\-]+)\s*,\s*\[(.*?)\]\s*\)", args)
-    if with_values:
-        task_id = with_values.group(1)
-        values = [v.strip().strip("'\"") for v in with_values.group(2).split(",") if v.strip()]
-        for run in view.runs_of(task_id):
-            if view.parent_values(run) == values:
-                return run["id"]
-        raise CaseFailure(f"no task run of '{task_id}' with values {values}", "manifest")
-    named = re.search(r"(?:task ?run(?:Id)?(?: of)?|of)\s+'?([\w\-]+)'?", args, re.IGNORECASE)
-    if named:
-        run = view.first_run(named.group(1))
+        raise CaseFailure(f"no execution to find the task run of '{ref.task_id}' in", "manifest")
+    if ref.values is None:
+        run = view.first_run(ref.task_id)
         if run is None:
-            raise CaseFailure(f"no task run of '{named.group(1)}' in the execution", "manifest")
+            raise CaseFailure(f"no task run of '{ref.task_id}' in the execution", "manifest")
         return run["id"]
-    raise CaseFailure(f"cannot find the task run of '{args}'", "manifest")
+    for run in view.runs_of(ref.task_id):
+        if view.parent_values(run) == list(ref.values):
+            return run["id"]
+    raise CaseFailure(f"no task run of '{ref.task_id}' with values {list(ref.values)}", "manifest")
 
 
 def _kv_type(value: Any) -> str:
@@ -1518,8 +1627,12 @@ def check_violations(expect: dict[str, Any], exc: Exception) -> None:
             if count != expected:
                 raise Mismatch(key, f"expected {expected} violations, got {count}: {describe(labelled, 400)}")
         elif key == "messageContains":
+            # also as Kestra's ConstraintViolationException prints them: "path: message" per
+            # violation, where a flow-level violation has an empty path (": Invalid Flow: …")
+            kestra_text = "\n".join(f"{getattr(e, 'path', '') or ''}: {getattr(e, 'message', e)}"
+                                     for e in getattr(exc, "errors", None) or [] if not isinstance(e, tuple))
             for needle in _as_list(expected):
-                if needle not in text:
+                if needle not in text and needle not in kestra_text:
                     raise Mismatch(key, f"{describe(needle)} not in {describe(text, 400)}")
         elif key == "messageEquals":
             for wanted in _as_list(expected):
