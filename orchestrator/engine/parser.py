@@ -1075,6 +1075,15 @@ class _Parser:
             if plugin is None:
                 return None
             props, nested = self.plugin_props(raw, path, plugin, TRIGGER_COMMON)
+            normalize = getattr(plugin, "normalize_props", None)
+            if normalize is not None and len(self.errors) == errors_before:
+                # a later generation's spelling (2.0's dependsOn...) mapped onto the one evaluated
+                added, problems = normalize(props)
+                for name, message in problems:
+                    self.error(_join(path, name), line_of(raw, name), message)
+                conditions = [*conditions, *(c for i, raw_condition in enumerate(added)
+                                             if (c := self.condition(raw_condition, _join(path, "when"),
+                                                                     line_of(raw, "when") or line, "conditions")))]
             for name, shape in getattr(plugin, "condition_fields", {}).items():
                 if nested.get(name) is not None:
                     extra = self.condition_container(nested[name], _join(path, name), line_of(raw, name), shape)

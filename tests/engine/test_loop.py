@@ -225,3 +225,88 @@ def test_checks_accept_when_and_refuse_both_spellings():
         parse_flow("id: c\nnamespace: tests\nchecks:\n  - when: a\n    condition: b\n    message: ok\n"
                    "tasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: x\n")
     assert "checks[0].when" in str(info.value) and "condition" in str(info.value)
+
+
+# --- the 2.0 Flow trigger: dependsOn / window / mode -----------------------------------------------
+
+TRIGGER_FLOW = """id: listener
+namespace: tests
+tasks:
+  - id: log
+    type: io.kestra.plugin.core.log.Log
+    message: x
+triggers:
+  - id: after
+    type: io.kestra.plugin.core.trigger.Flow
+{body}"""
+
+
+def trigger_of(body: str):
+    return parse_flow(TRIGGER_FLOW.format(body=textwrap.indent(textwrap.dedent(body), "    "))).triggers[0]
+
+
+def test_depends_on_with_mode_all_becomes_preconditions_with_its_window():
+    trigger = trigger_of("""
+        dependsOn:
+          flows:
+            - namespace: company.a
+              flowId: extract
+              states: [SUCCESS]
+          namespaces:
+            - namespace: company.b
+              prefix: true
+              states: [FAILED]
+        window: PT2H
+    """)
+    pre = trigger.props["preconditions"]
+    assert pre["id"] == "dependsOn"
+    assert pre["flows"] == [{"namespace": "company.a", "flowId": "extract", "states": ["SUCCESS"]}]
+    assert pre["timeWindow"] == {"type": "DURATION_WINDOW", "window": "PT2H"}
+    assert pre["where"][0]["filters"] == [{"field": "NAMESPACE", "type": "STARTS_WITH", "value": "company.b"},
+                                          {"field": "STATE", "type": "IN", "values": ["FAILED"]}]
+    assert "dependsOn" not in trigger.props and "window" not in trigger.props
+
+
+def test_depends_on_with_mode_any_holds_for_any_one_dependency_and_when_is_a_condition():
+    from orchestrator.engine.conditions import ConditionContext, all_valid
+
+    trigger = trigger_of("""
+        dependsOn:
+          flows:
+            - namespace: company.a
+              flowId: extract
+              states: [SUCCESS]
+          namespaces:
+            - namespace: company.b
+              prefix: true
+              states: [FAILED]
+        mode: ANY
+        when: "{{ 1 == 1 }}"
+    """)
+    assert trigger.props.get("preconditions") is None
+    assert trigger.props["states"] == ["FAILED", "SUCCESS"]
+    assert trigger.conditions[0].props["expression"] == "{{ 1 == 1 }}"
+
+    def holds(namespace: str, flow_id: str, state: str) -> bool:
+        execution = {"namespace": namespace, "flowId": flow_id, "state": {"current": state}}
+        ctx = ConditionContext(execution=execution, flow={"namespace": "tests", "id": "listener"})
+        return all_valid(trigger.conditions, ctx, skip_multiple=True)
+
+    assert holds("company.a", "extract", "SUCCESS")
+    assert not holds("company.a", "extract", "FAILED")
+    assert not holds("company.a", "other", "SUCCESS")
+    assert holds("company.b.team", "any", "FAILED")
+    assert not holds("other.company.b", "any", "FAILED")  # a prefix of the text, as ExecutionNamespace
+
+
+@pytest.mark.parametrize("body, field", [
+    ("dependsOn:\n  flows: [{namespace: a}]\npreconditions:\n  id: p\n  flows: [{namespace: a}]\n", "after.dependsOn"),
+    ("window: PT1H\npreconditions:\n  id: p\n  flows: [{namespace: a}]\n", "after.window"),
+    ("dependsOn: {}\n", "after.dependsOn"),
+    ("dependsOn:\n  flows: [{namespace: a}]\nmode: ANY\nwindow: PT1H\n", "after.window"),
+    ("dependsOn:\n  flows: [{namespace: a}]\nmode: SOME\n", "mode"),
+])
+def test_bad_2_0_trigger_forms_are_errors_naming_the_field(body, field):
+    with pytest.raises(FlowValidationError) as info:
+        trigger_of(body)
+    assert field in str(info.value)

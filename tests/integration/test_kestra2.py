@@ -51,3 +51,85 @@ def test_a_2_0_flow_with_loop_and_when_runs_on_workers(run_flow):
     assert len(skipped) == 1
     loop = next(r for r in execution.task_runs if r.task_id == "loop")
     assert [entry["outputs"]["upper"] for entry in loop.outputs["outputs"]] == ["A", "B", "C"]
+
+
+def _wait_executions(namespace: str, flow_id: str, count: int, timeout: float = 30.0) -> list[models.Execution]:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = list(models.Execution.objects.filter(namespace=namespace, flow_id=flow_id).order_by("created", "id"))
+        if len(rows) >= count and all(r.state in states.TERMINATED for r in rows):
+            return rows
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(rows)} execution(s) of {flow_id} after {timeout}s: {[r.state for r in rows]}")
+        time.sleep(0.05)
+
+
+def test_a_2_0_flow_with_loop_when_and_a_depends_on_trigger_runs_after_its_upstreams(runtime, transactional_db):
+    from flows_app.services import create_execution, deploy_flow, wait_for
+    from orchestrator.runtime.flow_triggers import clear_registry
+    from orchestrator.runtime.flows import clear_cache
+
+    clear_cache()
+    clear_registry()
+    namespace = f"company.k2{uuid.uuid4().hex[:8]}"
+    for upstream in ("extract", "load"):
+        deploy_flow(f"id: {upstream}\nnamespace: {namespace}\ntasks:\n"
+                    "  - id: ok\n    type: io.kestra.plugin.core.log.Log\n    message: done\n")
+    deploy_flow(textwrap.dedent(f"""\
+        id: report
+        namespace: {namespace}
+        tasks:
+          - id: each
+            type: io.kestra.plugin.core.flow.Loop
+            values: [1, 2]
+            tasks:
+              - id: log
+                type: io.kestra.plugin.core.log.Log
+                when: "{{{{ item.index == 1 }}}}"
+                message: "after {{{{ trigger.flowId }}}} {{{{ item.value }}}}"
+        triggers:
+          - id: both
+            type: io.kestra.plugin.core.trigger.Flow
+            dependsOn:
+              flows:
+                - namespace: {namespace}
+                  flowId: extract
+                  states: [SUCCESS]
+                - namespace: {namespace}
+                  flowId: load
+                  states: [SUCCESS]
+            window: PT1H
+            mode: ALL
+        """))
+    deploy_flow(textwrap.dedent(f"""\
+        id: alert
+        namespace: {namespace}
+        tasks:
+          - id: log
+            type: io.kestra.plugin.core.log.Log
+            message: "{{{{ trigger.flowId }}}}"
+        triggers:
+          - id: any
+            type: io.kestra.plugin.core.trigger.Flow
+            dependsOn:
+              flows:
+                - namespace: {namespace}
+                  flowId: extract
+                - namespace: {namespace}
+                  flowId: load
+            mode: ANY
+        """))
+    # given: one upstream only
+    wait_for(create_execution(namespace, "extract", {}).id, timeout=30)
+    alerts = _wait_executions(namespace, "alert", 1)
+    assert models.Execution.objects.filter(namespace=namespace, flow_id="report").count() == 0
+    # when: the second upstream ends too
+    wait_for(create_execution(namespace, "load", {}).id, timeout=30)
+    # then: mode ALL fires once both succeeded within the window, mode ANY once per upstream
+    reports = _wait_executions(namespace, "report", 1)
+    alerts = _wait_executions(namespace, "alert", 2)
+    assert len(reports) == 1 and reports[0].state == states.SUCCESS
+    assert sorted(messages(a.id, "log")[0] for a in alerts) == ["extract", "load"]
+    assert messages(reports[0].id, "log") == ["after load 2"]
