@@ -4,6 +4,8 @@ from __future__ import annotations
 import textwrap
 import uuid
 
+import pytest
+
 from flows_app import models
 from orchestrator.engine import states
 
@@ -133,3 +135,28 @@ def test_a_2_0_flow_with_loop_when_and_a_depends_on_trigger_runs_after_its_upstr
     assert len(reports) == 1 and reports[0].state == states.SUCCESS
     assert sorted(messages(a.id, "log")[0] for a in alerts) == ["extract", "load"]
     assert messages(reports[0].id, "log") == ["after load 2"]
+
+
+def test_flow_migrate_checks_writes_and_goes_back(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from django.core.management import CommandError, call_command
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("each_and_branch.yaml", "notifications.yaml", "hello.yaml"):
+        shutil.copy(root / "flows" / name, tmp_path / name)
+    originals = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    # --check (the default) reports and exits 1, writing nothing
+    with pytest.raises(CommandError) as info:
+        call_command("flow", "migrate", str(tmp_path))
+    assert "2 flow(s) would change" in str(info.value)
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == originals
+    # --write rewrites to 2.0; a second check has nothing left to do
+    call_command("flow", "migrate", str(tmp_path), "--write")
+    assert "io.kestra.plugin.core.flow.Loop" in (tmp_path / "each_and_branch.yaml").read_text()
+    assert "dependsOn:" in (tmp_path / "notifications.yaml").read_text()
+    call_command("flow", "migrate", str(tmp_path), "--check")
+    # --to 1 goes back to the very same text
+    call_command("flow", "migrate", str(tmp_path), "--to", "1", "--write")
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == originals
