@@ -20,26 +20,55 @@ its field and line, and left as it is. Pure: no I/O.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from .plugins import registered_types
 from .yamlload import LineDict, YamlError, line_of, load
 
-_FLOW = "io.kestra.plugin.core.flow."
-_OLD_FLOW = "io.kestra.core.tasks.flows."
-_CONDITION = "io.kestra.plugin.core.condition."
-_OLD_CONDITIONS = ("io.kestra.core.models.conditions.types.",)
-LOOP = _FLOW + "Loop"
-_LOOPS_1 = {name: _FLOW + short for short in ("ForEach", "EachSequential", "EachParallel")
-            for name in (_FLOW + short, _OLD_FLOW + short)}
-_FLOW_TRIGGERS = ("io.kestra.plugin.core.trigger.Flow", "io.kestra.core.models.triggers.types.Flow")
+
+
+@dataclass(frozen=True)
+class _Types:
+    """The type names the rewrite needs, read from what the plugin classes declare."""
+
+    loop: str
+    foreach: str
+    #: 1.x loop type name (aliases included) → its class
+    loops_1: dict[str, Any]
+    #: removed type name → why / what instead
+    removed: dict[str, str]
+    #: condition type name → its dependsOn role (flow, namespace, status), and back
+    roles: dict[str, str]
+    role_types: dict[str, str]
+    flow_triggers: frozenset[str]
+
+
+@functools.lru_cache(maxsize=1)
+def _types() -> _Types:
+    registry = registered_types()
+    classes = set(registry.values())
+    loops_1 = {name: cls for name, cls in registry.items() if getattr(cls, "loop_v1_renames", None) is not None}
+    return _Types(
+        loop=next(cls.type for cls in classes if getattr(cls, "binds_item", False)),
+        foreach=next(cls.type for cls in loops_1.values()
+                     if not getattr(cls, "loop_v1_renames", None) and not getattr(cls, "deprecated", False)),
+        loops_1=loops_1,
+        removed={name: str(getattr(cls, "removed_in_v2", "")) for name, cls in registry.items()
+                 if getattr(cls, "removed_in_v2", None)},
+        roles={name: str(getattr(cls, "depends_on_role", "")) for name, cls in registry.items()
+               if getattr(cls, "depends_on_role", None)},
+        role_types={str(getattr(cls, "depends_on_role", "")): cls.type for cls in classes
+                    if getattr(cls, "depends_on_role", None)},
+        flow_triggers=frozenset(name for name, cls in registry.items() if hasattr(cls, "normalize_props")),
+    )
+
+
 #: properties of a task that hold other tasks (their own expressions belong to those tasks)
 _TASK_LISTS = ("tasks", "then", "else", "errors", "finally", "defaults", "onPause")
-_V2_MARKS = ("Loop", "when", "dependsOn")
-_V1_MARKS = ("ForEach", "EachSequential", "EachParallel", "ForEachItem", "runIf", "pluginDefaults",
-             "taskDefaults", "trigger conditions", "preconditions", "checks.condition")
 
 
 @dataclass
@@ -74,7 +103,7 @@ class MigrationError(Exception):
 
 
 def _is_loop_type(name: Any, to: int) -> bool:
-    return name == LOOP if to == 1 else name in _LOOPS_1
+    return name == _types().loop if to == 1 else name in _types().loops_1
 
 
 # ----- the text, edited by positions -------------------------------------------------------------
@@ -239,9 +268,9 @@ def generations(flow: Any) -> tuple[set[int], list[Note]]:
     for site in _all_tasks(flow, 2):
         task = site.task
         kind = task.get("type")
-        if kind in _LOOPS_1 or kind in (_FLOW + "ForEachItem", _OLD_FLOW + "ForEachItem"):
+        if kind in _types().loops_1 or kind in _types().removed:
             marks.append((1, Note(f"{site.path}.type", line_of(task, "type"), f"{kind} is 1.x only")))
-        if kind == LOOP:
+        if kind == _types().loop:
             marks.append((2, Note(f"{site.path}.type", line_of(task, "type"), "Loop is 2.0 only")))
         if "runIf" in task:
             marks.append((1, Note(f"{site.path}.runIf", line_of(task, "runIf"), "runIf is 1.x's name")))
@@ -308,10 +337,8 @@ def _task(site: _TaskSite, text: _Text, result: Migration, to: int, members: dic
         else:
             _rename_key(text, task, old_name, new_name)
             result.changes.append(Note(f"{path}.{old_name}", line_of(task, old_name), f"{old_name} → {new_name}"))
-    if to == 2 and kind in (_FLOW + "ForEachItem", _OLD_FLOW + "ForEachItem"):
-        result.problems.append(Note(f"{path}.type", line_of(task, "type"),
-                                    "ForEachItem has no 2.0 rewrite here: use Split, then a Loop over the "
-                                    "batch URIs with a Subflow inside"))
+    if to == 2 and kind in _types().removed:
+        result.problems.append(Note(f"{path}.type", line_of(task, "type"), _types().removed[kind]))
     if _is_loop_type(kind, to):
         _loop(task, path, kind, text, result, to)
     if site.loops:
@@ -321,18 +348,16 @@ def _task(site: _TaskSite, text: _Text, result: Migration, to: int, members: dic
 
 def _loop(task: LineDict, path: str, kind: str, text: _Text, result: Migration, to: int) -> None:
     line = line_of(task, "type")
-    target = LOOP if to == 2 else _FLOW + "ForEach"
+    target = _types().loop if to == 2 else _types().foreach
     text.sub(line, re.escape(kind), target)
     result.changes.append(Note(f"{path}.type", line, f"{kind.rsplit('.', 1)[-1]} → {target.rsplit('.', 1)[-1]}"))
     if to == 2:
-        short = kind.rsplit(".", 1)[-1]
-        if short in ("EachSequential", "EachParallel") and "value" in task:
-            _rename_key(text, task, "value", "values")
-        if short == "EachParallel":
-            if "concurrent" in task:
-                _rename_key(text, task, "concurrent", "concurrencyLimit")
-            else:  # EachParallel ran every value at once by default
-                text.replace_block(line + 1, line, [" " * text.column_of_key(line, "type") + "concurrencyLimit: 0\n"])
+        plugin = _types().loops_1[kind]
+        for old, new in (getattr(plugin, "loop_v1_renames", None) or {}).items():
+            if old in task:
+                _rename_key(text, task, old, new)
+        if getattr(plugin, "loop_v1_all_at_once", False) and "concurrent" not in task:
+            text.replace_block(line + 1, line, [" " * text.column_of_key(line, "type") + "concurrencyLimit: 0\n"])
         result.problems.append(Note(f"{path}.values", line_of(task, "values") or line_of(task, "value") or line,
                                     "note: Loop does not deduplicate values as ForEach did"))
     else:
@@ -395,16 +420,8 @@ def _checks(flow: LineDict, text: _Text, result: Migration, to: int) -> None:
 
 # ----- Flow triggers -----------------------------------------------------------------------------
 
-def _short(kind: Any) -> str:
-    text = str(kind or "")
-    for prefix in (_CONDITION, *_OLD_CONDITIONS):
-        if text.startswith(prefix):
-            text = text[len(prefix):]
-    return text.removesuffix("Condition") if text not in ("ExpressionCondition",) else "Expression"
-
-
 def _trigger(trigger: LineDict, path: str, text: _Text, result: Migration, to: int) -> None:
-    if trigger.get("type") not in _FLOW_TRIGGERS:
+    if trigger.get("type") not in _types().flow_triggers:
         return
     if to == 2:
         _trigger_to_2(trigger, path, text, result)
@@ -442,14 +459,14 @@ def _trigger_to_2(trigger: LineDict, path: str, text: _Text, result: Migration) 
         states: list[str] | None = None
         namespace: dict[str, Any] | None = None
         for condition in conditions:
-            kind = _short(condition.get("type")) if isinstance(condition, dict) else ""
-            if kind == "ExecutionFlow":
+            kind = _types().roles.get(str(condition.get("type"))) if isinstance(condition, dict) else None
+            if kind == "flow":
                 flows_part = {"namespace": condition.get("namespace"), "flowId": condition.get("flowId")}
-            elif kind == "ExecutionNamespace" and (condition.get("comparison") in (None, "EQUALS", "PREFIX")):
+            elif kind == "namespace" and (condition.get("comparison") in (None, "EQUALS", "PREFIX")):
                 namespace = {"namespace": condition.get("namespace")}
                 if condition.get("prefix") or condition.get("comparison") == "PREFIX":
                     namespace["prefix"] = True
-            elif kind == "ExecutionStatus" and "in" in condition and "notIn" not in condition:
+            elif kind == "status" and "in" in condition and "notIn" not in condition:
                 states = list(condition.get("in") or [])
             else:
                 result.problems.append(Note(f"{path}.conditions", line_of(trigger, "conditions"),
@@ -486,12 +503,12 @@ def _trigger_to_1(trigger: LineDict, path: str, text: _Text, result: Migration) 
         conditions: list[dict[str, Any]] = []
         entry = (flows or namespaces)[0]
         if entry.get("states"):
-            conditions.append({"type": _CONDITION + "ExecutionStatus", "in": list(entry["states"])})
+            conditions.append({"type": _types().role_types["status"], "in": list(entry["states"])})
         if flows and entry.get("flowId"):
-            conditions.append({"type": _CONDITION + "ExecutionFlow", "namespace": entry["namespace"],
+            conditions.append({"type": _types().role_types["flow"], "namespace": entry["namespace"],
                                "flowId": entry["flowId"]})
         else:
-            condition = {"type": _CONDITION + "ExecutionNamespace", "namespace": entry["namespace"]}
+            condition = {"type": _types().role_types["namespace"], "namespace": entry["namespace"]}
             if entry.get("prefix"):
                 condition["prefix"] = True
             conditions.append(condition)
