@@ -12,6 +12,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 @functools.lru_cache(maxsize=None)
+def binds_item(type_name: str) -> bool:
+    """Whether the direct children of a run of this type see the ``item`` variable (2.0's Loop)."""
+    try:
+        return bool(getattr(lookup(type_name), "binds_item", False))
+    except UnknownPluginType:
+        return False
+
+
+@functools.lru_cache(maxsize=None)
 def is_dynamic(type_name: str) -> bool:
     """Whether a task type runs its children once per value (its class says: ``Plugin.dynamic``)."""
     try:
@@ -174,4 +183,48 @@ def taskrun_context(base: dict[str, Any], index: RunIndex, run: "TaskRun", task_
     if parents:
         context["parents"] = parents
         context["parent"] = parents[0]
+    loops = _loop_items(index, run)
+    if loops:
+        item = dict(loops[0][1])
+        if len(loops) > 1:
+            item["parents"] = [entry for _, entry in loops[1:]]
+            item["parent"] = item["parents"][0]
+        context["item"] = item
+        context["outputs"] = _iteration_outputs(index, context["outputs"], loops)
     return context
+
+
+def _loop_items(index: RunIndex, run: "TaskRun") -> list[tuple["TaskRun", dict[str, Any]]]:
+    """The iterations ``run`` is in, innermost first: (the loop's run, its ``item``)."""
+    out = []
+    current: TaskRun | None = run
+    while current is not None:
+        parent = index.parent(current)
+        if parent is not None and current.value is not None and binds_item(index.type_of.get(parent.task_id, "")):
+            items = parent.internal.get("items") or []
+            position = int(current.value)
+            if position < len(items):
+                entry = {k: v for k, v in items[position].items()}
+                out.append((parent, entry))
+        current = parent
+    return out
+
+
+def _iteration_outputs(index: RunIndex, outputs: dict[str, Any],
+                       loops: list[tuple["TaskRun", dict[str, Any]]]) -> dict[str, Any]:
+    """``outputs.x`` of a task ``x`` inside the same iterations reads that iteration's outputs
+    (2.0's isolated iterations), where 1.x keys them by value (``outputs.x[value]``)."""
+    flattened = dict(outputs)
+    for loop_run, item in reversed(loops):  # outermost first: its key is first in the value path
+        key = str(item["index"])
+        inside: set[str] = set()
+        stack = list(index.children.get(loop_run.id, ()))
+        while stack:
+            child = stack.pop()
+            inside.add(child.task_id)
+            stack.extend(index.children.get(child.id, ()))
+        for task_id in inside:
+            value = flattened.get(task_id)
+            if isinstance(value, dict) and key in value:
+                flattened[task_id] = value[key]
+    return flattened

@@ -63,6 +63,7 @@ TASK_COMMON_SCHEMA: dict[str, Any] = {
     "allowFailure": {"type": "boolean"},
     "allowWarning": {"type": "boolean"},
     "runIf": {"type": ["string", "boolean"]},
+    "when": {"type": ["string", "boolean"]},
     "logLevel": _LOG_LEVEL,
     "logToFile": {"type": "boolean"},
     "workerGroup": _WORKER_GROUP,
@@ -127,7 +128,7 @@ FLOW_PROPERTIES: dict[str, Any] = {
     "retry": _RETRY,
     "sla": {"type": "array", "items": {"type": "object"}},
     "checks": {"type": "array", "items": {"type": "object", "properties": {
-        "condition": {"type": "string"}, "message": {"type": "string"},
+        "condition": {"type": "string"}, "when": {"type": "string"}, "message": {"type": "string"},
         "style": {"enum": ["ERROR", "SUCCESS", "WARNING", "INFO"]},
         "behavior": {"enum": ["BLOCK_EXECUTION", "FAIL_EXECUTION", "CREATE_EXECUTION"]}}}},
     "disabled": {"type": "boolean"},

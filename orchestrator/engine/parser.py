@@ -64,7 +64,7 @@ FLOW_KEYS = frozenset({
 #: properties every task has, validated here rather than by the plugin's Props
 TASK_COMMON = frozenset({
     "id", "type", "description", "disabled", "retry", "timeout", "allowFailure", "allowWarning", "runIf",
-    "logLevel", "logToFile", "workerGroup", "taskCache", "version",
+    "when", "logLevel", "logToFile", "workerGroup", "taskCache", "version",
 })
 TRIGGER_COMMON = frozenset({
     "id", "type", "description", "disabled", "conditions", "labels", "stopAfter", "logLevel", "logToFile",
@@ -695,9 +695,14 @@ class _Parser:
             self.scopes.pop()
 
     def task_common(self, raw: dict[str, Any], path: str) -> dict[str, Any]:
-        run_if = raw.get("runIf")
+        # Kestra 2.0 renamed runIf to when: either spelling, never both on one task
+        field_name = "when" if "when" in raw else "runIf"
+        if "when" in raw and "runIf" in raw:
+            self.error(_join(path, "when"), line_of(raw, "when"),
+                       "cannot be set together with runIf (2.0's when replaces runIf): keep one of them")
+        run_if = raw.get(field_name)
         if isinstance(run_if, (dict, list)):
-            self.error(_join(path, "runIf"), line_of(raw, "runIf"), "must be a string")
+            self.error(_join(path, field_name), line_of(raw, field_name), "must be a string")
             run_if = None
         key, fallback = self.worker_group(raw, path)
         if "assets" in raw:
@@ -1073,6 +1078,15 @@ class _Parser:
             if plugin is None:
                 return None
             props, nested = self.plugin_props(raw, path, plugin, TRIGGER_COMMON)
+            normalize = getattr(plugin, "normalize_props", None)
+            if normalize is not None and len(self.errors) == errors_before:
+                # a later generation's spelling (2.0's dependsOn...) mapped onto the one evaluated
+                added, problems = normalize(props)
+                for name, message in problems:
+                    self.error(_join(path, name), line_of(raw, name), message)
+                conditions = [*conditions, *(c for i, raw_condition in enumerate(added)
+                                             if (c := self.condition(raw_condition, _join(path, "when"),
+                                                                     line_of(raw, "when") or line, "conditions")))]
             for name, shape in getattr(plugin, "condition_fields", {}).items():
                 if nested.get(name) is not None:
                     extra = self.condition_container(nested[name], _join(path, name), line_of(raw, name), shape)
@@ -1346,7 +1360,7 @@ class _Parser:
         if not isinstance(value, list):
             self.error("checks", line_of(root, "checks"), "must be a list of checks")
             return []
-        allowed = ("condition", "message", "style", "behavior")
+        allowed = ("condition", "when", "message", "style", "behavior")
         result = []
         for index, item in enumerate(value):
             path = _join("checks", index)
@@ -1356,11 +1370,16 @@ class _Parser:
             for extra in item:
                 if extra not in allowed:
                     self.unrecognized(path, line_of(item, extra), extra, "io.kestra.core.models.flows.Check", allowed)
-            for name in ("condition", "message"):
+            # Kestra 2.0 spells a check's condition `when`: either one, never both
+            if "when" in item and "condition" in item:
+                self.error(_join(path, "when"), line_of(item, "when"),
+                           "cannot be set together with condition (2.0's when replaces condition): keep one of them")
+            condition_name = "when" if "when" in item else "condition"
+            for name in (condition_name, "message"):
                 if item.get(name) is None:
                     self.error(_join(path, name), line_of(item), "must not be null")
             result.append({
-                "condition": item.get("condition"), "message": item.get("message"),
+                "condition": item.get(condition_name), "message": item.get("message"),
                 "style": self.choice(item, "style", path, ("ERROR", "SUCCESS", "WARNING", "INFO"), "INFO"),
                 "behavior": self.choice(item, "behavior", path,
                                         ("BLOCK_EXECUTION", "FAIL_EXECUTION", "CREATE_EXECUTION"), "BLOCK_EXECUTION"),

@@ -4,6 +4,8 @@
 * ``flow namespace update NAMESPACE DIR``: deploy every flow of DIR (all must belong to NAMESPACE or below).
 * ``flow test PATH [key=value...] [--also PATH...] [--json]``: deploy, run to a terminal state, print the
   execution (with child executions and logs); exit status 0 only on SUCCESS.
+* ``flow migrate PATH... [--to 2|1] [--check|--write]``: lint and rewrite flows between Kestra 1.x
+  and 2.0 syntax (docs/kestra-2.md); ``--check`` (the default) exits 1 when something would change.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def _yaml_files(paths: list[str]) -> list[Path]:
 
 
 class Command(BaseCommand):
-    help = "Flow commands: validate, namespace update, test"
+    help = "Flow commands: validate, namespace update, test, migrate"
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -47,6 +49,12 @@ class Command(BaseCommand):
         test.add_argument("--also", action="append", default=[], help="other flows to deploy first")
         test.add_argument("--json", action="store_true", help="print the execution as JSON")
         test.add_argument("--timeout", type=float, default=300.0)
+        migrate = sub.add_parser("migrate", help="lint and rewrite flows between Kestra 1.x and 2.0 syntax")
+        migrate.add_argument("paths", nargs="+")
+        migrate.add_argument("--to", type=int, choices=(1, 2), default=2, help="target generation (default 2)")
+        mode = migrate.add_mutually_exclusive_group()
+        mode.add_argument("--check", action="store_true", help="report what would change (the default)")
+        mode.add_argument("--write", action="store_true", help="rewrite the files in place")
 
     def handle(self, *args, **opts):
         action = opts["action"]
@@ -56,6 +64,18 @@ class Command(BaseCommand):
             return self.namespace_update(opts["namespace"], opts["directory"])
         if action == "test":
             return self.test(opts)
+        if action == "migrate":
+            return self.migrate(opts)
+
+    def migrate(self, opts):
+        from flows_app.flow_migrate import migrate_files
+
+        changed, failed = migrate_files(_yaml_files(opts["paths"]), opts["to"], opts["write"],
+                                        self.stdout.write, self.stderr.write)
+        if failed:
+            raise CommandError(f"{failed} flow(s) could not be migrated")
+        if changed and not opts["write"]:
+            raise CommandError(f"{changed} flow(s) would change", returncode=1)
 
     def validate(self, paths):
         from orchestrator.engine.flow import FlowValidationError

@@ -106,6 +106,8 @@ class ExecutionFlow(CorePlugin):
     type = _NEW + "ExecutionFlow"
     aliases = _names("ExecutionFlow")
     kind = CONDITION
+    #: what it says of an upstream execution, for the 2.0 Flow trigger's dependsOn (``flow migrate``)
+    depends_on_role = "flow"
 
     class Props(Props):
         namespace: Text
@@ -138,6 +140,8 @@ class ExecutionNamespace(CorePlugin):
     type = _NEW + "ExecutionNamespace"
     aliases = _names("ExecutionNamespace")
     kind = CONDITION
+    #: what it says of an upstream execution, for the 2.0 Flow trigger's dependsOn (``flow migrate``)
+    depends_on_role = "namespace"
 
     class Props(Props):
         namespace: Text
@@ -185,6 +189,8 @@ class ExecutionStatus(CorePlugin):
     type = _NEW + "ExecutionStatus"
     aliases = _names("ExecutionStatus")
     kind = CONDITION
+    #: what it says of an upstream execution, for the 2.0 Flow trigger's dependsOn (``flow migrate``)
+    depends_on_role = "status"
 
     class Props(Props):
         in_: Optional[list[StateName]] = Field(None, alias="in")

@@ -132,6 +132,8 @@ class ForEach(CorePlugin):
 
     type = "io.kestra.plugin.core.flow.ForEach"
     kind = FLOWABLE
+    #: ``flow migrate``: a 1.x loop that 2.0 spells Loop, with these property renames
+    loop_v1_renames: dict[str, str] = {}
     task_fields = {"tasks": "list", **_LOCAL_HANDLERS}
     required_task_fields = frozenset({"tasks"})
 
@@ -157,6 +159,7 @@ class EachSequential(CorePlugin):
     aliases = (_PREFIX + "EachSequential",)
     kind = FLOWABLE
     deprecated = True
+    loop_v1_renames = {"value": "values"}
     task_fields = {"tasks": "list", **_LOCAL_HANDLERS}
     required_task_fields = frozenset({"tasks"})
 
@@ -180,6 +183,9 @@ class EachParallel(CorePlugin):
     aliases = (_PREFIX + "EachParallel",)
     kind = FLOWABLE
     deprecated = True
+    loop_v1_renames = {"value": "values", "concurrent": "concurrencyLimit"}
+    #: without ``concurrent`` every value runs at once (a Loop needs ``concurrencyLimit: 0``)
+    loop_v1_all_at_once = True
     task_fields = {"tasks": "list", **_LOCAL_HANDLERS}
     required_task_fields = frozenset({"tasks"})
 
@@ -506,6 +512,8 @@ class ForEachItem(CorePlugin):
     type = "io.kestra.plugin.core.flow.ForEachItem"
     aliases = (_PREFIX + "ForEachItem",)
     kind = FLOWABLE
+    #: ``flow migrate``: 2.0 removed it, with no one-to-one replacement
+    removed_in_v2 = "ForEachItem has no 2.0 rewrite here: use Split, then a Loop over the batch URIs with a Subflow inside"
     task_fields = dict(_LOCAL_HANDLERS)
     calls_subflow = True
 

@@ -139,9 +139,27 @@ class _Preconditions(_Strict):
     resetOnSuccess: bool = True
 
 
+class _UpstreamNamespace(_Strict):
+    namespace: Text
+    #: also the namespaces under it (``company`` matches ``company.team``)
+    prefix: bool = False
+    states: Optional[list[StateName]] = None
+
+
+class _DependsOn(_Strict):
+    flows: Optional[list[_UpstreamFlow]] = None
+    namespaces: Optional[list[_UpstreamNamespace]] = None
+
+
 @register
 class Flow(CorePlugin):
-    """Create an execution when another execution changes state (default: terminates)."""
+    """Create an execution when another execution changes state (default: terminates).
+
+    Kestra 2.0 spells its filters ``dependsOn`` (upstream flows and namespaces, each with its
+    states), ``window`` and ``mode`` (``ALL``: every dependency within the window, ``ANY``: any one),
+    plus ``when``; :meth:`normalize_props` maps them onto 1.x's ``preconditions`` and conditions,
+    which the runtime evaluates.
+    """
 
     type = "io.kestra.plugin.core.trigger.Flow"
     aliases = (_PREFIX + "Flow",)
@@ -151,12 +169,97 @@ class Flow(CorePlugin):
         inputs: Optional[dict[str, Any]] = None
         states: Optional[list[StateName]] = None
         preconditions: Optional[_Preconditions] = None
+        dependsOn: Optional[_DependsOn] = None
+        window: Optional[Duration | _TimeWindow] = None
+        mode: Literal["ALL", "ANY"] = "ALL"
+        when: Optional[Text] = None
 
     @classmethod
     def validate_node(cls, node: Any) -> list[tuple[str, str]]:
         if "CREATED" in (node.props.get("states") or []):
             return [("states", "CREATED is not allowed in a Flow trigger's states")]
         return []
+
+    @classmethod
+    def normalize_props(cls, props: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        """2.0's form → 1.x's: rewrites ``props`` in place; returns the conditions to add (raw,
+        parsed by the caller) and the problems, each with the property it is about."""
+        conditions: list[dict[str, Any]] = []
+        depends = props.pop("dependsOn", None)
+        window = props.pop("window", None)
+        mode = props.pop("mode", "ALL") or "ALL"
+        when = props.pop("when", None)
+        if when is not None:
+            conditions.append({"type": _CONDITION + "Expression", "expression": when})
+        if depends is None:
+            problems = [(name, "needs dependsOn") for name, value in (("window", window),) if value is not None]
+            if mode != "ALL":
+                problems.append(("mode", "needs dependsOn"))
+            return conditions, problems
+        if props.get("preconditions") is not None:
+            return conditions, [("dependsOn", "cannot be set together with preconditions "
+                                              "(2.0's dependsOn replaces preconditions): keep one of them")]
+        flows = list(depends.get("flows") or [])
+        namespaces = list(depends.get("namespaces") or [])
+        if not flows and not namespaces:
+            return conditions, [("dependsOn", "must list at least one flow or namespace")]
+        wanted = sorted({state for entry in flows + namespaces for state in (entry.get("states") or [])})
+        if wanted and not props.get("states"):
+            # the trigger's own state gate must let every dependency's states through
+            props["states"] = wanted
+        if mode == "ANY":
+            if window is not None:
+                return conditions, [("window", "only applies to mode ALL (mode ANY fires on each upstream execution)")]
+            alternatives = [_all_of(_flow_tests(f)) for f in flows] + [_all_of(_namespace_tests(n)) for n in namespaces]
+            conditions.append({"type": _CONDITION + "Or", "conditions": alternatives})
+            return conditions, []
+        preconditions: dict[str, Any] = {"id": "dependsOn", "flows": flows} if flows else {"id": "dependsOn"}
+        if namespaces:
+            preconditions["where"] = [_namespace_where(index, n) for index, n in enumerate(namespaces)]
+        if isinstance(window, str):
+            preconditions["timeWindow"] = {"type": "DURATION_WINDOW", "window": window}
+        elif isinstance(window, dict):
+            preconditions["timeWindow"] = window
+        props["preconditions"] = preconditions
+        return conditions, []
+
+
+_CONDITION = "io.kestra.plugin.core.condition."
+
+
+def _all_of(tests: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every one of ``tests`` holds: not (any of them fails), with the conditions Kestra has."""
+    if len(tests) == 1:
+        return tests[0]
+    return {"type": _CONDITION + "Not", "conditions": [{"type": _CONDITION + "Not", "conditions": [t]} for t in tests]}
+
+
+def _states_tests(states: Any) -> list[dict[str, Any]]:
+    return [{"type": _CONDITION + "ExecutionStatus", "in": list(states)}] if states else []
+
+
+def _flow_tests(flow: dict[str, Any]) -> list[dict[str, Any]]:
+    if flow.get("flowId"):
+        tests = [{"type": _CONDITION + "ExecutionFlow", "namespace": flow["namespace"], "flowId": flow["flowId"]}]
+    else:
+        tests = [{"type": _CONDITION + "ExecutionNamespace", "namespace": flow["namespace"]}]
+    return tests + _states_tests(flow.get("states"))
+
+
+def _namespace_tests(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    test = {"type": _CONDITION + "ExecutionNamespace", "namespace": entry["namespace"],
+            "comparison": "PREFIX" if entry.get("prefix") else "EQUALS"}
+    return [test] + _states_tests(entry.get("states"))
+
+
+def _namespace_where(index: int, entry: dict[str, Any]) -> dict[str, Any]:
+    namespace = str(entry["namespace"])
+    filters: list[dict[str, Any]] = [
+        {"field": "NAMESPACE", "type": "STARTS_WITH", "value": namespace} if entry.get("prefix")
+        else {"field": "NAMESPACE", "type": "EQUAL_TO", "value": namespace}]
+    if entry.get("states"):
+        filters.append({"field": "STATE", "type": "IN", "values": list(entry["states"])})
+    return {"id": f"namespace_{index}", "operand": "AND", "filters": filters}
 
 
 @register
