@@ -118,7 +118,7 @@ def test_sentry_envelope_refused_hints_at_store(server: Endpoint) -> None:
     with pytest.raises(TaskFailure, match="Sentry webhook request to http://127.0.0.1:\\d+ failed with status 401"):
         run(f'    type: io.kestra.plugin.sentry.SentryAlert\n    dsn: "{server.url}/status/401"\n', ctx)
     assert ("ERROR", "Envelope endpoint not supported; Please try to configure the store endpoint instead: "
-                     "endpointType: STORE") in ctx.logs
+                     "endpointType: store") in ctx.logs
 
 
 def test_sentry_execution_event(server: Endpoint) -> None:

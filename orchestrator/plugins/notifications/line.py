@@ -2,8 +2,8 @@
 
 ``POST url`` (``https://api.line.me/v2/bot/message/broadcast`` unless given) with
 ``Authorization: Bearer <channelAccessToken>`` and ``{"messages": [{"type": "text", "text": …}]}``;
-the text is ``textBody`` when given, else the lines of Kestra's LINE template. The type also answers
-to the name of Kestra's newer plugin (``io.kestra.plugin.line.LineExecution``).
+the text is ``textBody`` when given, else the lines of Kestra's LINE template. The type is named as in
+Kestra's newer plugin (``io.kestra.plugin.line.LineExecution``) and answers to its older name too.
 """
 from __future__ import annotations
 
@@ -52,8 +52,8 @@ def execution_text(summary: dict[str, Any]) -> str:
 class LineExecution(CorePlugin):
     """Broadcast (or push, with another ``url``) the summary of an execution to a LINE Official Account."""
 
-    type = "io.kestra.plugin.notifications.line.LineExecution"
-    aliases = ("io.kestra.plugin.line.LineExecution",)
+    type = "io.kestra.plugin.line.LineExecution"
+    aliases = ("io.kestra.plugin.notifications.line.LineExecution",)
     kind = RUNNABLE
     Props = LineExecutionProps
 

@@ -4,8 +4,8 @@
 SendGrid's mail object (``from``, one personalization with ``to``/``cc``/``subject``, ``content``
 in text then HTML, ``attachments`` and inline ``embeddedImages`` read from internal storage). The
 outputs are the answer's ``body``, ``headers`` and ``statusCode``; a status other than 2xx fails
-the task. The execution variant sends the HTML summary of the e-mail notifications. The types also
-answer to the names of Kestra's newer plugin (``io.kestra.plugin.twilio.sendgrid.*``).
+the task. The execution variant sends the HTML summary of the e-mail notifications. The types are named as in Kestra's newer plugin (``io.kestra.plugin.twilio.sendgrid.*``) and answer to their
+older ``io.kestra.plugin.notifications.*`` names too.
 """
 from __future__ import annotations
 
@@ -128,8 +128,8 @@ def personalization_to(mail: dict[str, Any]) -> list[str]:
 class SendGridMailSend(CorePlugin):
     """Send an e-mail (text and/or HTML, attachments from internal storage) through SendGrid."""
 
-    type = "io.kestra.plugin.notifications.sendgrid.SendGridMailSend"
-    aliases = ("io.kestra.plugin.twilio.sendgrid.SendGridMailSend",)
+    type = "io.kestra.plugin.twilio.sendgrid.SendGridMailSend"
+    aliases = ("io.kestra.plugin.notifications.sendgrid.SendGridMailSend",)
     kind = RUNNABLE
     Props = SendGridProps
 
@@ -151,8 +151,8 @@ class SendGridExecutionProps(SendGridProps, ExecutionProps):
 class SendGridMailExecution(CorePlugin):
     """E-mail the summary of an execution through SendGrid."""
 
-    type = "io.kestra.plugin.notifications.sendgrid.SendGridMailExecution"
-    aliases = ("io.kestra.plugin.twilio.sendgrid.SendGridMailExecution",)
+    type = "io.kestra.plugin.twilio.sendgrid.SendGridMailExecution"
+    aliases = ("io.kestra.plugin.notifications.sendgrid.SendGridMailExecution",)
     kind = RUNNABLE
     Props = SendGridExecutionProps
 

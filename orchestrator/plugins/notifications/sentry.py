@@ -4,8 +4,8 @@
 ``/api/<project>/envelope/`` (``endpointType: ENVELOPE``, the default) or ``/api/<project>/store/``
 URL as Kestra does; any other value is used as the URL itself (a relay, a self-hosted Sentry). An
 envelope is three lines: its header (``event_id``, ``dsn``, ``sdk``, ``sent_at``), the item header
-(``type: event``, ``length``…) and the event. The types also answer to the names of Kestra's newer
-plugin (``io.kestra.plugin.sentry.*``).
+(``type: event``, ``length``…) and the event. The types are named as in Kestra's newer plugin (``io.kestra.plugin.sentry.*``) and answer to their
+older ``io.kestra.plugin.notifications.*`` names too.
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def send(ctx: RunContext, props: dict[str, Any], payload: str, event_id: str | N
     except TaskFailure as exc:
         if kind == "ENVELOPE" and (" status 401" in str(exc) or " status 404" in str(exc)):
             ctx.log("ERROR", "Envelope endpoint not supported; Please try to configure the store endpoint instead: "
-                             "endpointType: STORE")
+                             "endpointType: store")
         raise
 
 
@@ -100,8 +100,8 @@ def send(ctx: RunContext, props: dict[str, Any], payload: str, event_id: str | N
 class SentryAlert(CorePlugin):
     """Send ``payload`` (a Sentry event, JSON; a failure event of the execution by default) to Sentry."""
 
-    type = "io.kestra.plugin.notifications.sentry.SentryAlert"
-    aliases = ("io.kestra.plugin.sentry.SentryAlert",)
+    type = "io.kestra.plugin.sentry.SentryAlert"
+    aliases = ("io.kestra.plugin.notifications.sentry.SentryAlert",)
     kind = RUNNABLE
     Props = SentryProps
 
@@ -180,8 +180,8 @@ def execution_event(ctx: RunContext, props: dict[str, Any], summary: dict[str, A
 class SentryExecution(CorePlugin):
     """Send the summary of an execution to Sentry as an error event."""
 
-    type = "io.kestra.plugin.notifications.sentry.SentryExecution"
-    aliases = ("io.kestra.plugin.sentry.SentryExecution",)
+    type = "io.kestra.plugin.sentry.SentryExecution"
+    aliases = ("io.kestra.plugin.notifications.sentry.SentryExecution",)
     kind = RUNNABLE
     Props = SentryExecutionProps
 

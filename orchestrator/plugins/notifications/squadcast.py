@@ -1,7 +1,7 @@
 """``io.kestra.plugin.notifications.squadcast``: SquadcastIncomingWebhook and SquadcastExecution.
 
-``url`` is the webhook of a Squadcast "Incident Webhook" alert source. The types also answer to the
-names of Kestra's newer plugin (``io.kestra.plugin.squadcast.*``).
+``url`` is the webhook of a Squadcast "Incident Webhook" alert source. The types are named as in Kestra's newer plugin (``io.kestra.plugin.squadcast.*``) and answer to their
+older ``io.kestra.plugin.notifications.*`` names too.
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ class SquadcastProps(WebhookProps):
 class SquadcastIncomingWebhook(CorePlugin):
     """Send ``payload`` (a Squadcast event, JSON) to the webhook, as written."""
 
-    type = "io.kestra.plugin.notifications.squadcast.SquadcastIncomingWebhook"
-    aliases = ("io.kestra.plugin.squadcast.SquadcastIncomingWebhook",)
+    type = "io.kestra.plugin.squadcast.SquadcastIncomingWebhook"
+    aliases = ("io.kestra.plugin.notifications.squadcast.SquadcastIncomingWebhook",)
     kind = RUNNABLE
     Props = SquadcastProps
 
@@ -74,8 +74,8 @@ def execution_event(ctx: RunContext, props: dict[str, Any], summary: dict[str, A
 class SquadcastExecution(CorePlugin):
     """Send the summary of an execution to Squadcast as an incident."""
 
-    type = "io.kestra.plugin.notifications.squadcast.SquadcastExecution"
-    aliases = ("io.kestra.plugin.squadcast.SquadcastExecution",)
+    type = "io.kestra.plugin.squadcast.SquadcastExecution"
+    aliases = ("io.kestra.plugin.notifications.squadcast.SquadcastExecution",)
     kind = RUNNABLE
     Props = SquadcastExecutionProps
 

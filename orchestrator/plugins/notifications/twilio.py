@@ -3,7 +3,8 @@
 ``POST url`` (the Notify service's ``/Notifications`` endpoint) with HTTP basic authentication
 (``accountSID:authToken``) and the JSON ``payload`` sent as form fields, as Kestra does. The
 execution variant sends Kestra's template (``body``) plus ``Body``, ``Identity`` and ``Tag`` when
-given. The types also answer to the names of Kestra's newer plugin (``io.kestra.plugin.twilio.notify.*``).
+given. The types are named as in Kestra's newer plugin (``io.kestra.plugin.twilio.notify.*``) and answer to their
+older ``io.kestra.plugin.notifications.*`` names too.
 """
 from __future__ import annotations
 
@@ -52,8 +53,8 @@ def send(ctx: RunContext, props: dict[str, Any], fields: dict[str, Any]) -> None
 class TwilioAlert(CorePlugin):
     """Send ``payload`` (a JSON object of Twilio Notify parameters) as form fields."""
 
-    type = "io.kestra.plugin.notifications.twilio.TwilioAlert"
-    aliases = ("io.kestra.plugin.twilio.notify.TwilioAlert",)
+    type = "io.kestra.plugin.twilio.notify.TwilioAlert"
+    aliases = ("io.kestra.plugin.notifications.twilio.TwilioAlert",)
     kind = RUNNABLE
     Props = TwilioProps
 
@@ -92,8 +93,8 @@ def execution_body(summary: dict[str, Any]) -> str:
 class TwilioExecution(CorePlugin):
     """Send the summary of an execution through Twilio Notify (SMS, push...)."""
 
-    type = "io.kestra.plugin.notifications.twilio.TwilioExecution"
-    aliases = ("io.kestra.plugin.twilio.notify.TwilioExecution",)
+    type = "io.kestra.plugin.twilio.notify.TwilioExecution"
+    aliases = ("io.kestra.plugin.notifications.twilio.TwilioExecution",)
     kind = RUNNABLE
     Props = TwilioExecutionProps
 

@@ -3,7 +3,8 @@
 ``url`` is the webhook to post the WhatsApp message object to. The execution variant builds Kestra's
 template (contacts, one text message whose ``body`` lists the facts of the execution) and puts the
 task's ``profileName``/``whatsAppIds``, ``from``/``messageId``/``textBody`` and ``recipientId`` over it.
-The types also answer to the names of Kestra's newer plugin (``io.kestra.plugin.meta.whatsapp.*``).
+The types are named as in Kestra's newer plugin (``io.kestra.plugin.meta.whatsapp.*``) and answer to their
+older ``io.kestra.plugin.notifications.*`` names too.
 """
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ def _post(ctx: RunContext, props: dict[str, Any], body: str) -> None:
 class WhatsAppIncomingWebhook(CorePlugin):
     """Send ``payload`` (a WhatsApp message object, JSON) to the webhook, as written."""
 
-    type = "io.kestra.plugin.notifications.whatsapp.WhatsAppIncomingWebhook"
-    aliases = ("io.kestra.plugin.meta.whatsapp.WhatsAppIncomingWebhook",)
+    type = "io.kestra.plugin.meta.whatsapp.WhatsAppIncomingWebhook"
+    aliases = ("io.kestra.plugin.notifications.whatsapp.WhatsAppIncomingWebhook",)
     kind = RUNNABLE
     Props = WhatsAppProps
 
@@ -87,8 +88,8 @@ def execution_message(ctx: RunContext, props: dict[str, Any], summary: dict[str,
 class WhatsAppExecution(CorePlugin):
     """Send the summary of an execution to a WhatsApp webhook."""
 
-    type = "io.kestra.plugin.notifications.whatsapp.WhatsAppExecution"
-    aliases = ("io.kestra.plugin.meta.whatsapp.WhatsAppExecution",)
+    type = "io.kestra.plugin.meta.whatsapp.WhatsAppExecution"
+    aliases = ("io.kestra.plugin.notifications.whatsapp.WhatsAppExecution",)
     kind = RUNNABLE
     Props = WhatsAppExecutionProps
 

@@ -1,7 +1,8 @@
 """``io.kestra.plugin.notifications.zenduty``: ZendutyAlert and ZendutyExecution (Zenduty's events API).
 
 ``url`` is the integration's endpoint (``https://www.zenduty.com/api/events/<integration key>/``).
-The types also answer to the names of Kestra's newer plugin (``io.kestra.plugin.zenduty.*``).
+The types are named as in Kestra's newer plugin (``io.kestra.plugin.zenduty.*``) and answer to their
+older ``io.kestra.plugin.notifications.*`` names too.
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ class ZendutyProps(WebhookProps):
 class ZendutyAlert(CorePlugin):
     """Send ``payload`` (a Zenduty event, JSON) as written."""
 
-    type = "io.kestra.plugin.notifications.zenduty.ZendutyAlert"
-    aliases = ("io.kestra.plugin.zenduty.ZendutyAlert",)
+    type = "io.kestra.plugin.zenduty.ZendutyAlert"
+    aliases = ("io.kestra.plugin.notifications.zenduty.ZendutyAlert",)
     kind = RUNNABLE
     Props = ZendutyProps
 
@@ -84,8 +85,8 @@ def execution_event(ctx: RunContext, props: dict[str, Any], summary: dict[str, A
 class ZendutyExecution(CorePlugin):
     """Send the summary of an execution to Zenduty as an event."""
 
-    type = "io.kestra.plugin.notifications.zenduty.ZendutyExecution"
-    aliases = ("io.kestra.plugin.zenduty.ZendutyExecution",)
+    type = "io.kestra.plugin.zenduty.ZendutyExecution"
+    aliases = ("io.kestra.plugin.notifications.zenduty.ZendutyExecution",)
     kind = RUNNABLE
     Props = ZendutyExecutionProps
 
