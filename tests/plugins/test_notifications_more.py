@@ -372,3 +372,36 @@ def test_sendgrid_mail_execution(server: Endpoint) -> None:
                  f'href="{LINK}"', "<strong>Final task ID :</strong> load"):
         assert fact in html["value"]
     assert outputs["statusCode"] == 202
+
+
+# --- Tencent IM / QQ ------------------------------------------------------------------------------------
+
+def test_qq_webhook_and_execution(server: Endpoint) -> None:
+    run(f"""    type: io.kestra.plugin.tencent.qq.QQIncomingWebhook
+    url: "{server.url}/v4/openim/sendmsg"
+    token: qq-token
+    payload: |
+      {{"To_Account": ["100001"], "MsgType": "TIMTextElem", "MsgContent": {{"Text": {{{{ "Flow " ~ flow.id | toJson }}}}}}}}
+""", Ctx())
+    assert server.last["headers"]["Authorization"] == "Bearer qq-token"
+    assert server.last_json() == {"To_Account": ["100001"], "MsgType": "TIMTextElem",
+                                  "MsgContent": {"Text": "Flow flow"}}
+    before = len(server.requests)
+    run(f"""    type: io.kestra.plugin.tencent.qq.QQExecution
+    url: "{server.url}/v4/openim/sendmsg"
+    recipientIds: ["u1", "u2"]
+    executionId: "{{{{ trigger.executionId }}}}"
+    customMessage: Nightly failed
+    customFields:
+      Team: data
+""", failed_ctx())
+    sent = [json.loads(r["body"]) for r in server.requests[before:]]
+    assert [m["To_Account"] for m in sent] == ["u1", "u2"]
+    assert all(isinstance(m.pop("MsgRandom"), int) for m in sent)
+    text = ("Namespace: prod.sales\nFlow: nightly\nExecution ID: exec-failed\n\nStatus: FAILED\n"
+            "Started At: 2024-03-01T10:00:00Z\nDuration: 00:01:02.345\nFinal task ID: load\n\n"
+            f"Failed Task: load\n\nView Execution: {LINK}\n\nMessage:\nNightly failed\n\n"
+            "Additional Info:\n- Team: data\n")
+    assert sent[0] == {"To_Account": "u1", "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}]}
+    with pytest.raises(TaskFailure, match="Invalid property 'recipientIds'"):
+        run(f'    type: io.kestra.plugin.tencent.qq.QQExecution\n    url: "{server.url}/x"\n', failed_ctx())
