@@ -132,6 +132,8 @@ def test_sentry_execution_event(server: Endpoint) -> None:
     eventId: {event_id}
     extra:
       Team: data
+    errors:
+      load: the warehouse is down
 """, failed_ctx())
     head, _item, event = server.last["body"].split("\n", 2)
     assert json.loads(head)["event_id"] == event_id
@@ -143,7 +145,8 @@ def test_sentry_execution_event(server: Endpoint) -> None:
         "extra": {"Namespace": "prod.sales", "Flow ID": "nightly", "Execution ID": "exec-failed",
                   "Execution Status": "FAILED", "Final task ID": "load", "Link": LINK, "Team": "data"},
         "event_id": event_id, "platform": "java", "level": "warning",
-        "transaction": "/execution/id/exec-failed", "server_name": "worker-1"}
+        "transaction": "/execution/id/exec-failed", "server_name": "worker-1",
+        "errors": {"load": "the warehouse is down"}}
     with pytest.raises(TaskFailure, match="Invalid property 'level': 'LOUD' is not one of FATAL"):
         run(f'    type: io.kestra.plugin.sentry.SentryExecution\n    dsn: "{server.url}/x"\n    level: LOUD\n',
             failed_ctx())
