@@ -1,4 +1,4 @@
-"""``io.kestra.plugin.notifications.sendgrid``: SendGridMailSend and SendGridMailExecution (SendGrid v3 API).
+"""``io.kestra.plugin.twilio.sendgrid``: SendGridMailSend and SendGridMailExecution (SendGrid v3 API).
 
 ``POST https://api.sendgrid.com/v3/mail/send`` with ``Authorization: Bearer <sendgridApiKey>`` and
 SendGrid's mail object (``from``, one personalization with ``to``/``cc``/``subject``, ``content``
@@ -26,7 +26,7 @@ from orchestrator.plugins.core._common import CorePlugin, Props, Text
 from orchestrator.plugins.core._render import render_text, render_text_list
 from orchestrator.plugins.email import NO_HTML_TEXT, Attachment, _attachments, execution_html
 
-from ._base import ExecutionProps, execution_summary
+from orchestrator.plugins.notifications._base import ExecutionProps, execution_summary
 
 log = logging.getLogger("celestra.plugins.notifications")
 API = "https://api.sendgrid.com"
