@@ -1,0 +1,1 @@
+"""``io.kestra.plugin.tencent``: Tencent Cloud IM / QQ notifications (:mod:`.qq`)."""
