@@ -299,6 +299,7 @@ def run_group(job: dict[str, Any], group: Any, flow: Any, worker_id: str | None)
     try:
         props = group.props
         base = WorkerRunContext(job, None, directory)
+        restored_at = _restore_cache(base, group, directory) if props.get("cache") else None
         if props.get("inputFiles"):
             _write_input_files(base, directory, props["inputFiles"])
         iteration = 0
@@ -334,6 +335,8 @@ def run_group(job: dict[str, Any], group: Any, flow: Any, worker_id: str | None)
                 break
         if props.get("outputFiles") and not any(c["state"] in states.FAILED_LIKE for c in children):
             outputs = {"outputFiles": _upload_output_files(base, directory, base.render(props["outputFiles"]))}
+        if props.get("cache") and not any(c["state"] in states.FAILED_LIKE for c in children):
+            _save_cache(base, group, directory, restored_at)
         group_logs = base.logs
     except CelestraError as exc:
         group_logs.append({"level": "ERROR", "message": str(exc), "timestamp": now().isoformat()})
@@ -347,6 +350,25 @@ def run_group(job: dict[str, Any], group: Any, flow: Any, worker_id: str | None)
         "started": started.isoformat(), "ended": now().isoformat(), "worker_id": worker_id or WORKER_ID,
         "logs": group_logs, "metrics": [], "children": [c for c in children if c["task_id"]],
     }
+
+
+def _restore_cache(ctx: WorkerRunContext, group: Any, directory: str) -> float | None:
+    from . import wd_cache
+
+    try:
+        return wd_cache.restore(ctx, group, directory)
+    except Exception as exc:  # noqa: BLE001 - a broken cache archive only means a run without it
+        ctx.log("ERROR", f"Unable to restore the cache of WorkingDirectory '{group.id}': {exc}")
+        return None
+
+
+def _save_cache(ctx: WorkerRunContext, group: Any, directory: str, restored_at: float | None) -> None:
+    from . import wd_cache
+
+    try:
+        wd_cache.save(ctx, group, directory, restored_at)
+    except Exception as exc:  # noqa: BLE001 - the run stands without its cache, as in Kestra
+        ctx.log("ERROR", f"Unable to execute WorkingDirectory post actions: {exc}")
 
 
 def _write_input_files(ctx: WorkerRunContext, directory: str, files: Any) -> None:
