@@ -205,6 +205,33 @@ class Job(models.Model):
         return f"job {self.taskrun_id}#{self.attempt} ({self.state})"
 
 
+class TaskCacheEntry(models.Model):
+    """A cached result of a task with ``taskCache`` (see orchestrator/runtime/task_cache.py).
+
+    Keyed as Kestra keys its cache files: the flow, the hash of the task as rendered for the run
+    (``cache_key``, which covers the task id, type and properties) and the hash of the task run's
+    ``value`` (an iteration of a ForEach caches apart). ``created`` is compared with the task's
+    ``ttl`` at lookup.
+    """
+
+    namespace = models.CharField(max_length=150)
+    flow_id = models.CharField(max_length=100)
+    task_id = models.CharField(max_length=256)
+    cache_key = models.CharField(max_length=64)
+    value_key = models.CharField(max_length=64, blank=True, default="")
+    state = models.CharField(max_length=16)
+    outputs = models.JSONField(null=True, blank=True)
+    execution_id = models.CharField(max_length=32, blank=True, default="")
+    created = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["namespace", "flow_id", "cache_key", "value_key"],
+                                               name="unique_task_cache_entry")]
+
+    def __str__(self) -> str:
+        return f"cache {self.namespace}.{self.flow_id}.{self.task_id} {self.cache_key[:12]}"
+
+
 class LogEntry(models.Model):
     LEVELS = ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"]
 

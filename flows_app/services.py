@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 from django.db import transaction
 
+from orchestrator.engine import checks as flow_checks
 from orchestrator.engine import states
 from orchestrator.engine.errors import CelestraError, FlowNotFound
 from orchestrator.engine.flow import Flow as ParsedFlow
@@ -122,8 +123,13 @@ def create_execution(namespace: str, flow_id: str, inputs: dict[str, Any] | None
                      execution_id: str | None = None, start: bool = True,
                      internal: dict[str, Any] | None = None, inherited_labels: list[dict[str, str]] | None = None,
                      validate_inputs: bool = True, typed_inputs: dict[str, Any] | None = None,
-                     metadata: dict[str, Any] | None = None) -> Execution:
-    """Create an execution in CREATED with its inputs typed and validated, and enqueue it (spec §8.5)."""
+                     metadata: dict[str, Any] | None = None, checks: bool = False) -> Execution:
+    """Create an execution in CREATED with its inputs typed and validated, and enqueue it (spec §8.5).
+
+    ``checks``: evaluate the flow's ``checks`` on the typed inputs first (the API's creation path,
+    as Kestra's): a failing ``BLOCK_EXECUTION`` check raises :class:`ExecutionBlocked` and nothing
+    is kept, a failing ``FAIL_EXECUTION`` one creates the execution FAILED, no task run.
+    """
     from storage_app.storage import ExecutionFiles
     from orchestrator.engine import expressions
 
@@ -152,16 +158,38 @@ def create_execution(namespace: str, flow_id: str, inputs: dict[str, Any] | None
                                           flow_id=flow_id, execution_id=execution.id, raw=raw_inputs)
     else:  # a test harness starting an execution with no inputs at all, as Kestra's runOne() does
         execution.inputs = {}
+    failed = flow_checks.failed_checks(parsed.checks, execution.inputs, context) if checks else []
+    behavior = flow_checks.resolve_behavior(failed)
+    if behavior == flow_checks.BLOCK_EXECUTION:
+        raise flow_checks.ExecutionBlocked(failed)
     if typed_inputs is None:
         execution.inputs = encrypt_secret_inputs(parsed.inputs or [], execution.inputs)
     from orchestrator.runtime.tasks import enqueue_advance, start_timer
 
+    failing = behavior == flow_checks.FAIL_EXECUTION
+    if failing:
+        execution.state = execution.state.with_state(states.FAILED)
     with transaction.atomic():
         # the row records that the execution must start (its timer): a lost message is sent again
-        store.insert_execution(execution, internal, wake_at=start_timer() if start else None)
-        if start:
+        store.insert_execution(execution, internal, wake_at=start_timer() if start and not failing else None)
+        if failing:
+            _log_failed_checks(execution, failed)
+        elif start:
             enqueue_advance(execution.id, recorded=True)
     return execution
+
+
+def _log_failed_checks(execution: Execution, failed: list[dict[str, Any]]) -> None:
+    """Kestra's WARN line, then each failing check's message (at its style's level)."""
+    from django.utils import timezone
+
+    levels = {"ERROR": "ERROR", "WARNING": "WARN"}
+    lines = [("WARN", flow_checks.FAILED_LOG)] + [
+        (levels.get(str(check.get("style")), "INFO"), str(check.get("message"))) for check in failed]
+    stamp = timezone.now()
+    models.LogEntry.objects.bulk_create([
+        models.LogEntry(execution_id=execution.id, namespace=execution.namespace, flow_id=execution.flow_id,
+                        timestamp=stamp, level=level, message=message) for level, message in lines])
 
 
 def load_execution(execution_id: str) -> Execution:

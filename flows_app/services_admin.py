@@ -560,11 +560,16 @@ def validate_execution_inputs(namespace: str, flow_id: str, inputs: dict[str, An
                "execution": {"id": execution_id}, "labels": {}, "trigger": {}}
     results = evaluate_inputs(parsed.inputs or [], inputs, render=expressions.render, context=context,
                               files=_DryRunFiles(), namespace=namespace, flow_id=flow_id, execution_id=execution_id)
+    from orchestrator.engine.checks import check_failures, failed_checks
+    from orchestrator.engine.inputs import input_id
+
+    values = {input_id(r.definition): r.value for r in results if not r.errors}
     return {
         "id": flow_id,
         "namespace": namespace,
         "inputs": [{"input": r.definition, "value": r.value, "enabled": r.enabled, "isDefault": r.is_default,
                     "errors": [{"message": m} for m in r.errors]} for r in results],
+        "checks": check_failures(failed_checks(parsed.checks, values, context)),
     }
 
 

@@ -24,6 +24,7 @@ from orchestrator.plugins.core.flow import WorkingDirectory
 from .environment import static_extras
 from .flows import get_flow
 from .platform import attempt_log_file, mask, prepare_run_context
+from . import task_cache
 from .services import Services
 
 log = logging.getLogger("celestra.worker")
@@ -211,16 +212,19 @@ def _stop_started_processes(ctx: WorkerRunContext) -> None:
     supervision.terminate_all()
 
 
-def _attempt(job: dict[str, Any], task: Any, working_dir: str | None = None) -> tuple[str, Any, WorkerRunContext]:
-    """Run the plugin once: (state, outputs, context). Never raises."""
-    ctx = WorkerRunContext(job, None, working_dir)
+def _attempt(job: dict[str, Any], task: Any, working_dir: str | None = None,
+             ctx: WorkerRunContext | None = None) -> tuple[str, Any, WorkerRunContext]:
+    """Run the plugin once: (state, outputs, context). Never raises. ``ctx``: a context already
+    prepared (the task cache's key was computed on it)."""
+    prepared = ctx is not None
+    ctx = ctx or WorkerRunContext(job, None, working_dir)
     _SUPERVISOR.start(ctx)
     try:
         if ctx.killed.is_set():
             state, outputs = states.FAILED, None
             ctx.log("ERROR", "Task attempt killed: Killed")
         else:
-            state, outputs = run_attempt(task, ctx, lambda: prepare_run_context(
+            state, outputs = run_attempt(task, ctx, None if prepared else lambda: prepare_run_context(
                 ctx, get_flow(job["namespace"], job["flow_id"], job["flow_revision"])))
     except TaskKilled as exc:  # raised by the supervisor between the plugin's end and the attempt's
         state, outputs = states.FAILED, None
@@ -243,9 +247,34 @@ def run_job(job: dict[str, Any], worker_id: str | None = None) -> dict[str, Any]
     task = flow.find_task(job["task_id"])
     if task.type == WORKING_DIRECTORY:
         return run_group(job, task, flow, worker_id)
-    state, outputs, ctx = _attempt(job, task)
+    key, ctx = None, None
+    if task_cache.enabled(task):  # only these tasks query the cache
+        key, ctx, hit = _cache_lookup(job, task, flow)
+        if hit is not None:
+            return _result(job, started, hit[0], hit[1], ctx, worker_id, None)
+    state, outputs, ctx = _attempt(job, task, ctx=ctx)
+    if key and state in task_cache.CACHED_STATES:
+        task_cache.store(job, task, key, state, outputs, ctx)
     ctx.cleanup()
     log_file = attempt_log_file(ctx, job["attempt"]) if task.log_to_file else None
+    return _result(job, started, state, outputs, ctx, worker_id, log_file)
+
+
+def _cache_lookup(job: dict[str, Any], task: Any,
+                  flow: Any) -> tuple[str | None, WorkerRunContext | None, tuple[str, Any] | None]:
+    """The task's cache key, the prepared context it was computed on, and a live entry (or None)."""
+    ctx = WorkerRunContext(job, None)
+    try:
+        prepare_run_context(ctx, flow)
+    except Exception:  # the attempt prepares again and reports the problem
+        log.debug("run context of %s not prepared for its cache key", job["taskrun_id"], exc_info=True)
+        return None, None, None
+    key = task_cache.cache_key(task, ctx)
+    return key, ctx, task_cache.lookup(job, task, key, ctx) if key else None
+
+
+def _result(job: dict[str, Any], started: datetime, state: str, outputs: Any, ctx: WorkerRunContext,
+            worker_id: str | None, log_file: str | None) -> dict[str, Any]:
     extra = {"dynamic_task_runs": ctx.dynamic_task_runs} if ctx.dynamic_task_runs else {}
     return {**extra,
         "taskrun_id": job["taskrun_id"],
@@ -284,6 +313,7 @@ def run_group(job: dict[str, Any], group: Any, flow: Any, worker_id: str | None)
 
             prepare_run_context(base, flow)
             load_namespace_files(base, directory, spec)
+        restored_at = _restore_cache(base, group, directory) if props.get("cache") else None
         if props.get("inputFiles"):
             _write_input_files(base, directory, props["inputFiles"])
         iteration = 0
@@ -319,6 +349,8 @@ def run_group(job: dict[str, Any], group: Any, flow: Any, worker_id: str | None)
                 break
         if props.get("outputFiles") and not any(c["state"] in states.FAILED_LIKE for c in children):
             outputs = {"outputFiles": _upload_output_files(base, directory, base.render(props["outputFiles"]))}
+        if props.get("cache") and not any(c["state"] in states.FAILED_LIKE for c in children):
+            _save_cache(base, group, directory, restored_at)
         group_logs = base.logs
     except CelestraError as exc:
         group_logs.append({"level": "ERROR", "message": str(exc), "timestamp": now().isoformat()})
@@ -332,6 +364,25 @@ def run_group(job: dict[str, Any], group: Any, flow: Any, worker_id: str | None)
         "started": started.isoformat(), "ended": now().isoformat(), "worker_id": worker_id or WORKER_ID,
         "logs": group_logs, "metrics": [], "children": [c for c in children if c["task_id"]],
     }
+
+
+def _restore_cache(ctx: WorkerRunContext, group: Any, directory: str) -> float | None:
+    from . import wd_cache
+
+    try:
+        return wd_cache.restore(ctx, group, directory)
+    except Exception as exc:  # noqa: BLE001 - a broken cache archive only means a run without it
+        ctx.log("ERROR", f"Unable to restore the cache of WorkingDirectory '{group.id}': {exc}")
+        return None
+
+
+def _save_cache(ctx: WorkerRunContext, group: Any, directory: str, restored_at: float | None) -> None:
+    from . import wd_cache
+
+    try:
+        wd_cache.save(ctx, group, directory, restored_at)
+    except Exception as exc:  # noqa: BLE001 - the run stands without its cache, as in Kestra
+        ctx.log("ERROR", f"Unable to execute WorkingDirectory post actions: {exc}")
 
 
 def _write_input_files(ctx: WorkerRunContext, directory: str, files: Any) -> None:

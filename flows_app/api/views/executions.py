@@ -117,7 +117,7 @@ class ExecutionCreateView(ApiView):
                                                    labels=labels, revision=int_param(request, "revision"))
         else:
             execution = services.create_execution(namespace, flow_id, inputs, labels=labels,
-                                                  revision=int_param(request, "revision"))
+                                                  revision=int_param(request, "revision"), checks=True)
         data = execution_response(execution.id, wait=bool_param(request, "wait"), initial=execution.to_json())
         return Response(serializers.with_url(data))
 
