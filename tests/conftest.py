@@ -28,6 +28,64 @@ def services_mode() -> bool:
 def pytest_configure(config):
     if os.environ.get("CELESTRA_REQUIRE_SERVICES"):
         _require_services()
+    _production_keys_for_subprocesses()
+
+
+def _production_keys_for_subprocesses() -> None:
+    """Processes started by the tests (``manage.py server executor``...) outside local mode refuse
+    the default SECRET_KEY and a missing secrets key: give them a random SECRET_KEY and this
+    process's secrets keys, so that both sides decrypt the same secrets."""
+    import secrets
+
+    from django.conf import settings
+
+    os.environ.setdefault("CELESTRA_SECRETS_KEYS", ",".join(settings.CELESTRA_SECRETS_KEYS))
+    if settings.SECRET_KEY == settings.CELESTRA_DEFAULT_SECRET_KEY:
+        os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+
+
+# --- HTTP clients ----------------------------------------------------------------------------------------
+# Every endpoint but webhooks and health needs a user: the clients tests use are logged in as a
+# superuser unless they ask for ``anonymous_client``.
+
+SUPERUSER = "pytest-superuser"
+
+
+@pytest.fixture
+def superuser(django_user_model, db):
+    user, created = django_user_model.objects.get_or_create(
+        username=SUPERUSER, defaults={"is_superuser": True, "is_staff": True})
+    if created:
+        user.set_unusable_password()
+        user.save()
+    return user
+
+
+@pytest.fixture
+def api_client(superuser):
+    """DRF's APIClient with a superuser's session (CSRF checks off, as Django's test clients have them)."""
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_login(superuser)
+    return api
+
+
+@pytest.fixture
+def client(superuser):
+    """pytest-django's ``client``, logged in as a superuser."""
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(superuser)
+    return browser
+
+
+@pytest.fixture
+def anonymous_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
 
 
 def _require_services() -> None:
