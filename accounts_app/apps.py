@@ -8,4 +8,10 @@ class AccountsAppConfig(AppConfig):
 
     def ready(self) -> None:
         # system checks (unsafe production defaults) and the admin's audit signal
+        from django.conf import settings
+
+        from orchestrator.engine import namespaces
+
         from . import audit, checks  # noqa: F401
+
+        namespaces.configure(isolation=settings.CELESTRA.get("NAMESPACE_ISOLATION", True))

@@ -174,6 +174,9 @@ CELESTRA = {
     "PLUGIN_DEFAULTS": [],
     # kestra.encryption.secret-key: SECRET inputs/outputs and encryptBody (16, 24 or 32 characters)
     "ENCRYPTION_KEY": envsecret("CELESTRA_ENCRYPTION_KEY") or None,
+    # A flow reaches the KV store and secrets of its namespace and its parents only, and starts
+    # subflows of those and of the namespaces below it (off: every namespace, as Kestra OSS)
+    "NAMESPACE_ISOLATION": envbool("CELESTRA_NAMESPACE_ISOLATION", True),
     # kestra.local-files.allowed-paths: host paths tasks may read with file:// URIs
     "LOCAL_FILES_ALLOWED_PATHS": [
         p for p in os.environ.get("CELESTRA_LOCAL_FILES_ALLOWED_PATHS", "").split(os.pathsep) if p],

@@ -83,9 +83,36 @@ def client(superuser):
 
 @pytest.fixture
 def anonymous_client():
+    """An APIClient that sends no credentials (see ``_api_clients_default_to_superuser``)."""
     from rest_framework.test import APIClient
 
-    return APIClient()
+    api = APIClient()
+    api.celestra_anonymous = True
+    return api
+
+
+@pytest.fixture(autouse=True)
+def _api_clients_default_to_superuser(monkeypatch):
+    """Tests written before authentication build ``APIClient()`` themselves and call the API without
+    credentials: such a client acts as the test superuser, unless it logged in, set credentials or
+    forced a user itself, or is an ``anonymous_client``."""
+    from django.conf import settings
+    from rest_framework.test import APIClient
+
+    original = APIClient.request
+
+    def request(self, **kwargs):
+        if not (getattr(self, "celestra_anonymous", False) or self.handler._force_user is not None
+                or "HTTP_AUTHORIZATION" in self._credentials or "HTTP_AUTHORIZATION" in kwargs
+                or settings.SESSION_COOKIE_NAME in self.cookies):
+            from django.contrib.auth import get_user_model
+
+            user, _ = get_user_model().objects.get_or_create(
+                username=SUPERUSER, defaults={"is_superuser": True, "is_staff": True})
+            self.force_authenticate(user)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(APIClient, "request", request)
 
 
 def _require_services() -> None:

@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 from .errors import CelestraError, TaskFailure
+from .namespaces import check_read
 from .timeutil import parse_duration
 
 __all__ = [
@@ -455,6 +456,7 @@ class PlatformBase:
         """The live entry of ``key`` (expired entries are deleted and read as missing)."""
         check_kv_key(key)
         namespace = namespace or self.namespace
+        check_read(self.namespace, namespace, "KV store")
         entry = self._kv_get(namespace, key)
         if entry is not None and entry.expired():
             self._kv_delete(namespace, key)
@@ -465,6 +467,7 @@ class PlatformBase:
                ttl: timedelta | str | None = None, overwrite: bool = True, description: str | None = None) -> KVValue:
         check_kv_key(key)
         namespace = namespace or self.namespace
+        check_read(self.namespace, namespace, "KV store")
         if not overwrite and self.kv_get(key, namespace) is not None:
             raise TaskFailure(f"Cannot set value for key '{key}'. "
                               "Key already exists and `overwrite` is set to `false`.")
@@ -479,6 +482,7 @@ class PlatformBase:
     def kv_delete(self, key: str, namespace: str | None = None) -> bool:
         check_kv_key(key)
         namespace = namespace or self.namespace
+        check_read(self.namespace, namespace, "KV store")
         entry = self._kv_get(namespace, key)
         if entry is None:
             return False
@@ -488,6 +492,7 @@ class PlatformBase:
     def kv_list(self, namespace: str | None = None, prefix: str | None = None) -> list[str]:
         """Live keys of a namespace, sorted; only those starting with ``prefix`` when given."""
         namespace = namespace or self.namespace
+        check_read(self.namespace, namespace, "KV store")
         now = utcnow()
         return sorted(key for key, entry in self._kv_items(namespace)
                       if not entry.expired(now) and (not prefix or key.startswith(prefix)))
@@ -745,6 +750,7 @@ class MemoryPlatform(PlatformBase):
     # secrets
     def secret(self, key: str, namespace: str | None = None) -> str:
         namespace = namespace or self.namespace
+        check_read(self.namespace, namespace, "secrets")
         parts = namespace.split(".")
         for candidate in [".".join(parts[:i]) for i in range(len(parts), 0, -1)]:
             if (candidate, key) in self.secrets:

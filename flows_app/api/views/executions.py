@@ -11,6 +11,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from rest_framework import status
 from rest_framework.response import Response
 
+from accounts_app.permissions import namespace_q
 from orchestrator.engine import states
 
 from ... import models, services, services_admin
@@ -289,7 +290,7 @@ class ExecutionSearchView(ApiView):
               "childFilter": "EQUALS", "triggerExecutionId": "EQUALS"}
 
     def get(self, request):
-        queryset = models.Execution.objects.filter(deleted=False)
+        queryset = models.Execution.objects.filter(deleted=False).filter(namespace_q(request.user, "execution.read"))
         label_filters = []
         for f in parse_filters(request, self.legacy):
             if f.field == "q":
@@ -416,7 +417,7 @@ class LogSearchView(ApiView):
               "minLevel": "EQUALS", "startDate": "GREATER_THAN_OR_EQUAL_TO", "endDate": "LESS_THAN_OR_EQUAL_TO"}
 
     def get(self, request):
-        queryset = models.LogEntry.objects.all()
+        queryset = models.LogEntry.objects.filter(namespace_q(request.user, "log.read"))
         for f in parse_filters(request, self.legacy):
             if f.field == "q":
                 queryset = queryset.filter(message__icontains=f.value)
