@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/celestra_ci
 REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: venv setup run test test-local test-services bench conformance clean
+.PHONY: venv setup run test test-local test-services bench conformance openapi clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -33,6 +33,10 @@ test-services: venv
 
 conformance: setup
 	$(PY) manage.py conformance --corpus ../shared/kestra-flows --manifest ../shared/kestra-flows/manifest.yaml
+
+# The OpenAPI document of the REST API, committed so that clients can be generated from the repository.
+openapi: venv
+	$(PY) manage.py spectacular --file docs/openapi.yaml
 
 bench: venv
 	$(PY) bench/run.py

@@ -155,17 +155,24 @@ def _anywhere(read: str, write: str | None = None) -> Rule:
     return rule
 
 
-def _yaml_flows(request: Any) -> list[tuple[str, str]]:
-    """(namespace, id) of each YAML document of the body; the view parses the flows again, with
-    its own limits and messages."""
+def yaml_flows(source: str) -> list[tuple[str, str]]:
+    """(namespace, id) of each YAML document of a flow source; invalid YAML gives none (the flow
+    parser then reports it with its own limits and messages)."""
     import yaml
 
     try:
-        docs = list(yaml.safe_load_all(request.body.decode("utf-8")))
-    except (yaml.YAMLError, UnicodeDecodeError, RecursionError):
+        docs = list(yaml.safe_load_all(source))
+    except (yaml.YAMLError, RecursionError):
         return []
     return [(str(d["namespace"]), str(d.get("id", ""))) for d in docs
             if isinstance(d, dict) and isinstance(d.get("namespace"), str)]
+
+
+def _yaml_flows(request: Any) -> list[tuple[str, str]]:
+    try:
+        return yaml_flows(request.body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return []
 
 
 def _yaml_namespaces(request: Any) -> list[str]:
@@ -313,8 +320,21 @@ RULES: dict[str, Rule] = {
     "SetDisabledBulkView": _anywhere("trigger.run"),
     "UnlockBulkView": _anywhere("trigger.run"),
     "DeleteBulkView": _anywhere("trigger.run"),
+    # bulk routes: ids in the body are checked one namespace at a time by the view, queries are filtered
+    "ExecutionBulkView": _anywhere("execution.run"),
+    "ExecutionDeleteBulkView": _anywhere("execution.delete"),
+    "FlowExportView": _anywhere("flow.read"),
+    "FlowBulkChangeView": _anywhere("flow.edit"),
+    "FlowImportView": _anywhere("flow.edit"),
+    "LogsFollowView": lambda request, kw: _on_execution("log.read", kw["execution_id"]),
+    "AllKVView": _anywhere("kv.read"),
+    "InheritedKVView": _ns_rule("kv", "kv.read", "kv.edit"),
+    "InheritedSecretsView": _ns_rule("secret", "secret.read", "secret.edit"),
+    "NamespaceFilesExportView": _ns_rule("file", "file.read", "file.edit"),
     # misc
     "PluginsView": _anywhere("plugin.read"),
+    "PluginSchemaView": _anywhere("plugin.read"),
+    "SpectacularAPIView": _anywhere("plugin.read"),
     "ConfigsView": _public,
     "UnknownRouteView": _public,
     "HealthView": _public,

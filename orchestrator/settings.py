@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "django_celery_beat",
     "flows_app",
     "storage_app",
@@ -129,6 +130,17 @@ REST_FRAMEWORK = {
     # closed by default: an authenticated user holding the role that the view's rule names
     "DEFAULT_PERMISSION_CLASSES": ["accounts_app.permissions.NamespacePermission"],
     "EXCEPTION_HANDLER": "flows_app.api.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI document of the REST API (``/api/openapi.yaml``; committed as docs/openapi.yaml).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Celestra API",
+    "DESCRIPTION": "Kestra's REST API (OSS), served by Celestra under /api/v1/{tenant} and /api/v1.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "DISABLE_ERRORS_AND_WARNINGS": True,
 }
 
 # --- Celery -------------------------------------------------------------------------------
@@ -180,6 +192,23 @@ CELESTRA = {
     # kestra.local-files.allowed-paths: host paths tasks may read with file:// URIs
     "LOCAL_FILES_ALLOWED_PATHS": [
         p for p in os.environ.get("CELESTRA_LOCAL_FILES_ALLOWED_PATHS", "").split(os.pathsep) if p],
+    # Script tasks (io.kestra.plugin.scripts.*, docs/scripts.md)
+    "SCRIPTS": {
+        # dependency venvs (python-deps/<hash>), uv's download cache, the `python` shims
+        "CACHE_DIR": os.environ.get("CELESTRA_SCRIPTS_CACHE_DIR", str(VAR_DIR / "scripts-cache")),
+        # parent of the per-attempt working directories (the system's temporary directory if empty)
+        "WORK_DIR": os.environ.get("CELESTRA_SCRIPTS_WORK_DIR", "") or None,
+        "KEEP_FAILED_WORKDIR": envbool("CELESTRA_SCRIPTS_KEEP_FAILED_WORKDIR", False),
+        # "process": run tasks asking for a container (containerImage, Docker runner) as local processes
+        "CONTAINER_FALLBACK": os.environ.get("CELESTRA_SCRIPTS_CONTAINER_FALLBACK", ""),
+        # user (name or uid) the scripts run as; the worker's own user when empty (needs root to change)
+        "RUN_AS": os.environ.get("CELESTRA_SCRIPTS_RUN_AS", "") or None,
+        "PATH": os.environ.get("CELESTRA_SCRIPTS_PATH", "/usr/local/bin:/usr/bin:/bin"),
+        # interpreter behind `python` in scripts; the worker's own Python when empty
+        "PYTHON": os.environ.get("CELESTRA_SCRIPTS_PYTHON", "") or None,
+        "KILL_GRACE": float(os.environ.get("CELESTRA_SCRIPTS_KILL_GRACE", "0.5")),
+        "DOCKER_HOST": os.environ.get("DOCKER_HOST", ""),
+    },
 }
 
 LOGGING = {

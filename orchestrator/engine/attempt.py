@@ -28,6 +28,7 @@ def run_attempt(task: Any, ctx: Any, prepare: Callable[[], None] | None = None) 
             raise TaskKilled("Timeout")
     except TaskFailure as exc:
         state = states.FAILED
+        outputs = getattr(exc, "outputs", None)  # a failed script keeps exitCode, vars...
         ctx.log("ERROR", str(exc))
     except TaskKilled as exc:
         state = states.FAILED

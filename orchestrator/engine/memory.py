@@ -59,6 +59,10 @@ class MemoryRunContext:
     def timed_out(self) -> bool:
         return self.limit is not None and self.slept > self.limit
 
+    def cancelled(self) -> bool:
+        """Nothing kills an in-memory attempt (script tasks poll this while their process runs)."""
+        return False
+
 
 @dataclass
 class MemoryRun:

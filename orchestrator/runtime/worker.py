@@ -99,6 +99,34 @@ class WorkerRunContext:
             if self.killed.wait(min(remaining, 0.5)):
                 raise TaskKilled("Killed")
 
+    # --- for script tasks (orchestrator.plugins.scripts): the kill check and live logs -----------
+
+    def cancelled(self) -> bool:
+        """True once the attempt is to be killed (``killed`` is set by whoever stops the work)."""
+        return self.killed.is_set()
+
+    def publish_logs(self) -> None:
+        """Write the log lines gathered so far to the database now, so that the API shows a long
+        task's lines while it runs; the written lines leave ``logs`` (the result carries the rest).
+        A failed write keeps them for the result."""
+        count = len(self.logs)
+        if not count:
+            return
+        from flows_app.models import LogEntry
+
+        batch = self.logs[:count]
+        try:
+            LogEntry.objects.bulk_create([
+                LogEntry(execution_id=self.execution_id, namespace=self.namespace, flow_id=self.flow_id,
+                         task_id=self.task_id, taskrun_id=self.taskrun_id, attempt_number=self.job.get("attempt"),
+                         timestamp=parse_ts(line["timestamp"]), level=line["level"], message=line["message"])
+                for line in batch])
+        except Exception:  # noqa: BLE001 - the lines stay in the result rather than be lost
+            log.warning("live logs of %s could not be written; they go with the result", self.taskrun_id,
+                        exc_info=True)
+            return
+        del self.logs[:count]
+
 
 def _attempt(job: dict[str, Any], task: Any, working_dir: str | None = None) -> tuple[str, Any, WorkerRunContext]:
     """Run the plugin once: (state, outputs, context). Never raises."""

@@ -89,7 +89,8 @@ def yaml_body(request) -> str:
 
 # --- search filters (spec §11.1) -----------------------------------------------------------------------
 
-_FILTER = re.compile(r"^filters\[(?P<field>[A-Za-z_.]+)\]\[(?P<op>[A-Z_]+)\]$")
+#: ``filters[field][OP]``, and ``filters[labels][OP][key]`` (the label's key in the name, its value as the value)
+_FILTER = re.compile(r"^filters\[(?P<field>[A-Za-z_.]+)\]\[(?P<op>[A-Z_]+)\](?:\[(?P<key>[^\]]+)\])?$")
 OPS = frozenset({"EQUALS", "NOT_EQUALS", "GREATER_THAN", "LESS_THAN", "GREATER_THAN_OR_EQUAL_TO",
                  "LESS_THAN_OR_EQUAL_TO", "IN", "NOT_IN", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "REGEX", "PREFIX"})
 
@@ -121,6 +122,10 @@ def parse_filters(request, legacy: dict[str, str]) -> list[Filter]:
         values: list[str] = []
         for raw in request.query_params.getlist(key):
             values.extend(v for v in (raw.split(",") if op in ("IN", "NOT_IN") else [raw]))
+        if match["key"] is not None:
+            if match["field"] != "labels":
+                raise BadRequest(f"Invalid filter '{key}': only labels take a key")
+            values = [f"{match['key']}:{value}" for value in values]
         out.append(Filter(match["field"], op, values))
     for name, op in legacy.items():
         values = request.query_params.getlist(name)

@@ -290,9 +290,17 @@ class ExecutionSearchView(ApiView):
               "childFilter": "EQUALS", "triggerExecutionId": "EQUALS"}
 
     def get(self, request):
-        queryset = models.Execution.objects.filter(deleted=False).filter(namespace_q(request.user, "execution.read"))
+        return Response(page(request, self.filtered(request).prefetch_related("task_runs"), _executions_json,
+                             EXECUTION_SORT, ["-created"]))
+
+    @classmethod
+    def filtered(cls, request):
+        """The executions the request's filters select (the search, and the bulk ``by-query`` actions)."""
+        # a search shows what the caller may read; a bulk action reaches what they may run (or delete)
+        action = {"GET": "execution.read", "DELETE": "execution.delete"}.get(request.method, "execution.run")
+        queryset = models.Execution.objects.filter(deleted=False).filter(namespace_q(request.user, action))
         label_filters = []
-        for f in parse_filters(request, self.legacy):
+        for f in parse_filters(request, cls.legacy):
             if f.field == "q":
                 queryset = queryset.filter(Q(id__icontains=f.value) | Q(flow_id__icontains=f.value)
                                            | Q(namespace__icontains=f.value))
@@ -330,8 +338,7 @@ class ExecutionSearchView(ApiView):
                 label_filters.append(f)
         for f in label_filters:
             queryset = _filter_labels(queryset, f)
-        return Response(page(request, queryset.prefetch_related("task_runs"), _executions_json,
-                             EXECUTION_SORT, ["-created"]))
+        return queryset
 
 
 def _filter_labels(queryset, f):

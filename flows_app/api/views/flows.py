@@ -111,8 +111,17 @@ class FlowSearchView(ApiView):
     legacy = {"q": "CONTAINS", "namespace": "PREFIX", "labels": "EQUALS"}
 
     def get(self, request):
-        queryset = models.Flow.objects.filter(deleted=False).filter(namespace_q(request.user, "flow.read"))
-        for f in parse_filters(request, self.legacy):
+        return Response(page(request, self.filtered(request),
+                             lambda rows: [serializers.flow_row_json(f, with_source=False) for f in rows],
+                             FLOW_SORT, ["namespace", "flow_id"]))
+
+    @classmethod
+    def filtered(cls, request):
+        """The flows the request's filters select (the search, and the bulk ``by-query`` routes)."""
+        # a search shows what the caller may read; a bulk change reaches what they may edit
+        action = "flow.read" if request.method == "GET" else "flow.edit"
+        queryset = models.Flow.objects.filter(deleted=False).filter(namespace_q(request.user, action))
+        for f in parse_filters(request, cls.legacy):
             if f.field == "q":
                 queryset = queryset.filter(Q(flow_id__icontains=f.value) | Q(namespace__icontains=f.value)
                                            | Q(description__icontains=f.value))
@@ -125,9 +134,7 @@ class FlowSearchView(ApiView):
                     matching = models.FlowLabel.objects.filter(key=key, value=value).values("flow_id")
                     queryset = (queryset.exclude(pk__in=matching) if f.op in ("NOT_EQUALS", "NOT_IN")
                                 else queryset.filter(pk__in=matching))
-        return Response(page(request, queryset,
-                             lambda rows: [serializers.flow_row_json(f, with_source=False) for f in rows],
-                             FLOW_SORT, ["namespace", "flow_id"]))
+        return queryset
 
 
 class DistinctNamespacesView(ApiView):

@@ -78,7 +78,21 @@ class PluginsView(ApiView):
         return Response([groups[k] for k in sorted(groups)])
 
 
+class PluginSchemaView(ApiView):
+    """``GET /plugins/schemas/{type}``: the JSON Schema of a flow (or of a task, trigger, plugin default)."""
+
+    def get(self, request, kind: str):
+        from orchestrator.engine.flow_schema import schema_for
+
+        try:
+            return Response(schema_for(kind))
+        except ValueError as exc:
+            raise NotFound(str(exc)) from None
+
+
 class UnknownRouteView(ApiView):
+    schema = None  # not an endpoint: left out of the OpenAPI document
+
     """Every unknown path under ``/api/v1``: a JSON 404 like Kestra's."""
 
     authentication_classes: list = []

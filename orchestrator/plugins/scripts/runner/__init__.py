@@ -1,0 +1,1 @@
+"""Task runners of script tasks (``taskRunner: {type: ...}``)."""

@@ -1,0 +1,1 @@
+"""``io.kestra.plugin.slack``: Slack notifications (incoming webhooks)."""
