@@ -12,6 +12,6 @@ class AccountsAppConfig(AppConfig):
 
         from orchestrator.engine import namespaces
 
-        from . import audit, checks  # noqa: F401
+        from . import audit, checks, schema  # noqa: F401
 
         namespaces.configure(isolation=settings.CELESTRA.get("NAMESPACE_ISOLATION", True))

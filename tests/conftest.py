@@ -114,6 +114,24 @@ def _api_clients_default_to_superuser(monkeypatch):
 
     monkeypatch.setattr(APIClient, "request", request)
 
+    from django.test import Client
+
+    original_client = Client.request
+
+    def client_request(self, **environ):
+        # the same for Django's own test Client on API paths (APIClient instances are handled above)
+        if (not isinstance(self, APIClient) and str(environ.get("PATH_INFO", "")).startswith("/api/")
+                and not getattr(self, "celestra_anonymous", False) and "HTTP_AUTHORIZATION" not in environ
+                and settings.SESSION_COOKIE_NAME not in self.cookies):
+            from django.contrib.auth import get_user_model
+
+            user, _ = get_user_model().objects.get_or_create(
+                username=SUPERUSER, defaults={"is_superuser": True, "is_staff": True})
+            self.force_login(user)
+        return original_client(self, **environ)
+
+    monkeypatch.setattr(Client, "request", client_request)
+
 
 def _require_services() -> None:
     """Fail the run (never skip) when PostgreSQL or Redis is unreachable."""

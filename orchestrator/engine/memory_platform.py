@@ -456,7 +456,6 @@ class PlatformBase:
         """The live entry of ``key`` (expired entries are deleted and read as missing)."""
         check_kv_key(key)
         namespace = namespace or self.namespace
-        check_read(self.namespace, namespace, "KV store")
         entry = self._kv_get(namespace, key)
         if entry is not None and entry.expired():
             self._kv_delete(namespace, key)
@@ -467,7 +466,6 @@ class PlatformBase:
                ttl: timedelta | str | None = None, overwrite: bool = True, description: str | None = None) -> KVValue:
         check_kv_key(key)
         namespace = namespace or self.namespace
-        check_read(self.namespace, namespace, "KV store")
         if not overwrite and self.kv_get(key, namespace) is not None:
             raise TaskFailure(f"Cannot set value for key '{key}'. "
                               "Key already exists and `overwrite` is set to `false`.")
@@ -482,7 +480,6 @@ class PlatformBase:
     def kv_delete(self, key: str, namespace: str | None = None) -> bool:
         check_kv_key(key)
         namespace = namespace or self.namespace
-        check_read(self.namespace, namespace, "KV store")
         entry = self._kv_get(namespace, key)
         if entry is None:
             return False
@@ -492,7 +489,6 @@ class PlatformBase:
     def kv_list(self, namespace: str | None = None, prefix: str | None = None) -> list[str]:
         """Live keys of a namespace, sorted; only those starting with ``prefix`` when given."""
         namespace = namespace or self.namespace
-        check_read(self.namespace, namespace, "KV store")
         now = utcnow()
         return sorted(key for key, entry in self._kv_items(namespace)
                       if not entry.expired(now) and (not prefix or key.startswith(prefix)))
