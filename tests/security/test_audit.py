@@ -100,3 +100,18 @@ def test_cli_changes_are_audited_with_the_user_given(django_user_model, db):
 
     row = AuditLog.objects.get(action="role.grant")
     assert (row.source, row.actor_name, row.user_agent, row.namespace) == ("cli", "root", "cli", NS)
+
+
+def test_flow_cli_deploys_are_audited_and_checked(django_user_model, db, tmp_path):
+    from accounts_app.models import NamespaceRole
+
+    (tmp_path / "hello.yaml").write_text(FLOW)
+    viewer = django_user_model.objects.create_user("cli-viewer")
+    NamespaceRole.objects.create(user=viewer, role="viewer", namespace=NS)
+
+    with pytest.raises(Exception, match="may not flow.edit"):
+        call_command("flow", "namespace", "update", NS, str(tmp_path), "--user", "cli-viewer", stdout=io.StringIO())
+    call_command("flow", "namespace", "update", NS, str(tmp_path), stdout=io.StringIO())
+
+    row = AuditLog.objects.get(action="flow.edit")
+    assert (row.source, row.actor_name, row.target, row.after["revision"]) == ("cli", "system", f"flow {NS}.hello", 1)

@@ -50,10 +50,10 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None
         if proc.poll() is not None:
             raise RuntimeError(f"the server exited with {proc.returncode}")
         try:
-            if requests.get(url + "/api/v1/health", timeout=2).status_code == 200:
+            if requests.get(url + "/api/v1/health", timeout=10).status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+        except requests.RequestException:
+            pass  # not listening yet, or still importing the application
         time.sleep(0.2)
     raise RuntimeError("the server did not answer in time")
 
