@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/celestra_ci
 REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: venv setup run test test-local test-services bench conformance openapi clean
+.PHONY: venv setup run test test-local test-services lint check bench conformance openapi clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
@@ -21,8 +21,19 @@ setup: venv
 run: setup
 	$(PY) manage.py server local
 
-# The whole suite twice: SQLite + in-process broker, then Postgres + Redis with real worker processes.
-test: setup test-local test-services
+# Lint and checks first, then the whole suite twice: SQLite + in-process broker, then Postgres +
+# Redis with real worker processes.
+test: lint check setup test-local test-services
+
+# ruff (lint) on the whole repository, mypy (strict) on the engine; see pyproject.toml
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+# Django's system checks, and no model change without its migration
+check: venv
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
 
 test-local: venv
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""Django's command-line utility for Celestra."""
-import os
+"""Django's command-line utility for Celestra (the installed ``celestra`` command does the same)."""
+from __future__ import annotations
+
 import sys
 
 if __name__ == "__main__":
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestrator.settings")
-    from django.core.management import execute_from_command_line
+    from orchestrator.cli import main
 
-    execute_from_command_line(sys.argv)
+    main(sys.argv[1:], prog=sys.argv[0])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestrator.engine import expressions  # noqa: E402
+from orchestrator.engine import expressions
 
 CONTEXT = {
     "flow": {"id": "hello", "namespace": "company.team"},

@@ -24,10 +24,10 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestrator.engine import expressions  # noqa: E402
-from orchestrator.engine.attempt import run_attempt  # noqa: E402
-from orchestrator.engine.flow import parse_flow  # noqa: E402
-from orchestrator.engine.memory_platform import MemoryPlatform  # noqa: E402
+from orchestrator.engine import expressions
+from orchestrator.engine.attempt import run_attempt
+from orchestrator.engine.flow import parse_flow
+from orchestrator.engine.memory_platform import MemoryPlatform
 
 FLOW = """
 id: bench

@@ -57,7 +57,7 @@ def _sql(execute, sql, params, many, context):
         _parts["sql_n"] = _parts.get("sql_n", 0) + 1
 
 
-def WRAPPED(store, tasks, hooks):  # noqa: N802 - a table
+def WRAPPED(store, tasks, hooks):
     """(module, function, label) of the parts of ``orchestrator.runtime.tasks.step``."""
     return (
         (store, "lock_execution", "lock_load"), (tasks, "get_flow", "flow"), (tasks, "apply_result", "apply"),

@@ -877,7 +877,7 @@ def profile_flow(flow_id: str, inputs: dict | None = None, min_steps: int = 120)
     stats = pstats.Stats(profiler, stream=stream)
     total_tt = sum(v[2] for v in stats.stats.values()) or 1.0
     top = []
-    for (filename, line, func), (cc, nc, tt, ct, _) in sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:12]:
+    for (filename, line, func), (_cc, nc, tt, _ct, _) in sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:12]:
         top.append({"function": f"{short_path(filename)}:{line}({func})", "calls_per_step": nc / profiled_steps,
                     "own_ms_per_step": tt * 1000 / profiled_steps, "share": tt / total_tt})
     stats.sort_stats("cumulative").print_stats(40)

@@ -5,6 +5,6 @@ to this module. The only difference with ``orchestrator.settings`` is that the C
 imports :mod:`bench.instrument` at start-up; it records the duration of each executor step when
 ``CELESTRA_BENCH_STEP_LOG`` is set.
 """
-from orchestrator.settings import *  # noqa: F401,F403
+from orchestrator.settings import *  # noqa: F403
 
 CELERY_IMPORTS = ["bench.instrument"]

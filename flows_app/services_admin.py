@@ -17,17 +17,15 @@ from django.db import transaction
 from orchestrator.engine import operations, states
 from orchestrator.engine.errors import CelestraError, FlowNotFound
 from orchestrator.engine.model import Execution
+from orchestrator.plugins.core.condition import Expression
+from orchestrator.plugins.core.trigger import Webhook
 
 from . import models
 
 log = logging.getLogger("celestra.services")
 
-WEBHOOK = "io.kestra.plugin.core.trigger.Webhook"
-EXPRESSION_CONDITIONS = frozenset({
-    "io.kestra.plugin.core.condition.Expression",
-    "io.kestra.plugin.core.condition.ExpressionCondition",
-    "io.kestra.core.models.conditions.types.VariableCondition",
-})
+WEBHOOK = Webhook.type
+EXPRESSION_CONDITIONS = frozenset({Expression.type, *Expression.aliases})
 SYSTEM_PREFIX = "system."
 
 
@@ -394,7 +392,7 @@ def resume_execution(execution_id: str, inputs: dict[str, Any] | None = None,
         flow = _flow_of(execution)
         typed = None
         found = operations.paused_run(flow, execution)
-        if found is not None and found[1] is not None and found[1].type == operations.PAUSE:
+        if found is not None and found[1] is not None and found[1].plugin.pauses:
             typed = resolve_inputs(operations.resume_definitions(flow, execution), submitted,
                                    render=expressions.render, context=_resume_context(flow, execution),
                                    files=ExecutionFiles(), namespace=execution.namespace,

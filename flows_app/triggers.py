@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.plugins.core.trigger import Schedule
+
 from . import models
 
-SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
+SCHEDULE = Schedule.type
 _LEGACY_PREFIX = "celestra:"
 
 

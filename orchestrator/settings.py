@@ -11,7 +11,10 @@ from pathlib import Path
 import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("CELESTRA_VAR_DIR", BASE_DIR / "var"))
+# A source checkout keeps its data beside manage.py; an installed package (`pip install .`, the
+# `celestra` command) keeps it under the current directory, never inside site-packages.
+WORK_DIR = BASE_DIR if (BASE_DIR / "manage.py").exists() else Path.cwd()
+VAR_DIR = Path(os.environ.get("CELESTRA_VAR_DIR", WORK_DIR / "var"))
 
 
 def envbool(name: str, default: bool = False) -> bool:
@@ -112,6 +115,24 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = Path(os.environ.get("CELESTRA_STORAGE_DIR", VAR_DIR / "storage"))
 
+# Internal storage (kestra:// files): the filesystem under MEDIA_ROOT, or with CELESTRA_STORAGE=s3 a bucket
+# of any S3-compatible server through django-storages.
+if os.environ.get("CELESTRA_STORAGE", "local").strip().lower() == "s3":
+    STORAGES = {
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+            "bucket_name": os.environ.get("CELESTRA_S3_BUCKET", "celestra"),
+            "location": os.environ.get("CELESTRA_S3_PREFIX", ""),
+            "endpoint_url": os.environ.get("CELESTRA_S3_ENDPOINT") or None,
+            "region_name": os.environ.get("CELESTRA_S3_REGION") or None,
+            "access_key": envsecret("CELESTRA_S3_ACCESS_KEY") or None,
+            "secret_key": envsecret("CELESTRA_S3_SECRET_KEY") or None,
+            "addressing_style": "path" if envbool("CELESTRA_S3_PATH_STYLE", False) else None,
+            "file_overwrite": True,
+            "querystring_auth": False,
+        }},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
@@ -176,7 +197,7 @@ CELESTRA = {
     # Prefix of environment variables exposed as {{ envs.* }}
     "ENV_VARS_PREFIX": os.environ.get("CELESTRA_ENV_VARS_PREFIX", "ENV_"),
     # Flow directory loaded by `server local` and `make run`
-    "FLOWS_DIR": os.environ.get("CELESTRA_FLOWS_DIR", str(BASE_DIR / "flows")),
+    "FLOWS_DIR": os.environ.get("CELESTRA_FLOWS_DIR", str(WORK_DIR / "flows")),
     # Seconds between two sweeps for due timers (retries, sleeps, pauses) and stuck executions
     "SWEEP_INTERVAL": float(os.environ.get("CELESTRA_SWEEP_INTERVAL", "1")),
     # A worker applies its task's result itself (one executor step under the execution's lock)
@@ -189,6 +210,16 @@ CELESTRA = {
     # A flow reaches the KV store and secrets of its namespace and its parents only, and starts
     # subflows of those and of the namespaces below it (off: every namespace, as Kestra OSS)
     "NAMESPACE_ISOLATION": envbool("CELESTRA_NAMESPACE_ISOLATION", True),
+    # Before CELESTRA_SECRETS_KEYS: the material of the key secrets were written with (SECRET_KEY when
+    # unset); still read, until `manage.py secrets rotate` rewrites them
+    "SECRETS_KEY": envsecret("CELESTRA_SECRET_KEY") or None,
+    # Time zone of Schedule triggers that name none (Kestra's kestra.scheduler time zone: UTC)
+    "SCHEDULE_TIME_ZONE": os.environ.get("CELESTRA_SCHEDULE_TIME_ZONE", "UTC"),
+    # `server` defaults: listen address and port, worker concurrency and pool
+    "SERVER_HOST": os.environ.get("HOST", "127.0.0.1"),
+    "SERVER_PORT": envint("PORT", 8080),
+    "SERVER_CONCURRENCY": envint("CELESTRA_CONCURRENCY", 8),
+    "SERVER_POOL": os.environ.get("CELESTRA_POOL", "prefork"),
     # kestra.local-files.allowed-paths: host paths tasks may read with file:// URIs
     "LOCAL_FILES_ALLOWED_PATHS": [
         p for p in os.environ.get("CELESTRA_LOCAL_FILES_ALLOWED_PATHS", "").split(os.pathsep) if p],
@@ -293,3 +324,10 @@ def _secrets_keys() -> tuple[list[str], bool]:
 
 
 CELESTRA_SECRETS_KEYS, CELESTRA_SECRETS_KEYS_FROM_ENV = _secrets_keys()
+
+# the web role: gunicorn threaded workers (a wait=true request or a follow stream holds a thread)
+CELESTRA.update({
+    "WEB_WORKERS": envint("CELESTRA_WEB_WORKERS", 0),  # 0: 2 to 4 by CPU count
+    "WEB_THREADS": envint("CELESTRA_WEB_THREADS", 32),
+    "WEB_TIMEOUT": envint("CELESTRA_WEB_TIMEOUT", 60),  # the worker's heartbeat, not a request limit
+})

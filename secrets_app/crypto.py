@@ -51,7 +51,8 @@ def is_legacy(token: str) -> bool:
 
 
 def _legacy_decrypt(token: str) -> str:
-    key = hashlib.sha256(settings.SECRET_KEY.encode()).digest()
+    material = settings.CELESTRA.get("SECRETS_KEY") or settings.SECRET_KEY
+    key = hashlib.sha256(material.encode()).digest()
     raw = base64.b64decode(token)
     return AESGCM(key).decrypt(raw[:12], raw[12:], None).decode()
 

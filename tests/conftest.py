@@ -146,11 +146,11 @@ def _require_services() -> None:
         with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"] or "postgres",
                              dbname="postgres", connect_timeout=5):
             pass
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise pytest.UsageError(f"PostgreSQL is unreachable: {exc}") from exc
     try:
         redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=5).ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise pytest.UsageError(f"Redis is unreachable at {settings.CELERY_BROKER_URL}: {exc}") from exc
 
 

@@ -11,6 +11,9 @@ window (:func:`window_bounds`), which sub-conditions an execution satisfies (:fu
 :func:`evaluate` reads an already stored window through ``ConditionContext.windows`` when it meets a
 ``MultipleCondition`` in a list of conditions.
 
+:func:`evaluate` calls the condition's class (``Plugin.test``, in ``orchestrator.plugins.core.condition``)
+through the registry; the readers and date helpers below are what those tests share.
+
 Errors (an unparsable date, an expression that does not render, a condition with nothing to test)
 raise :class:`ConditionError`; callers log them and treat the condition as false, as Kestra's
 ``ConditionService`` does.
@@ -25,17 +28,19 @@ from typing import Any, Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from .errors import CelestraError
+from .plugins import CONDITION, Plugin, UnknownPluginType, lookup, registered_types
 from .timeutil import now as utcnow
 from .timeutil import parse_duration
+from .text import scalar_text
 
 __all__ = [
-    "ConditionContext", "ConditionError", "MULTIPLE", "evaluate", "all_valid", "is_multiple",
+    "ConditionContext", "ConditionError", "evaluate", "all_valid", "is_multiple",
     "named_conditions", "preconditions_conditions", "satisfied", "window_bounds", "window_is_valid",
     "upstream_flow_matches", "filter_matches", "parse_datetime", "parse_offset_time", "is_public_holiday",
+    "condition_date", "execution_labels", "execution_state", "nth_weekday", "seconds_utc", "state_list",
+    "wanted_labels", "DAYS",
 ]
 
-CORE = "io.kestra.plugin.core.condition."
-MULTIPLE = CORE + "MultipleCondition"
 DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 _TRIGGER_DATE = "{{ trigger.date }}"
 
@@ -53,7 +58,7 @@ def _default_render(value: Any, variables: Mapping[str, Any]) -> Any:
 def _default_truthy(value: Any) -> bool:
     from . import expressions
 
-    return expressions.is_truthy(value)
+    return bool(expressions.is_truthy(value))
 
 
 @dataclass
@@ -78,7 +83,7 @@ class ConditionContext:
             return self.render(value, self.variables)
         except CelestraError as exc:
             raise ConditionError(str(exc)) from exc
-        except Exception as exc:  # noqa: BLE001 - a template error must not escape as something else
+        except Exception as exc:
             raise ConditionError(f"{type(exc).__name__}: {exc}") from exc
 
     def require_execution(self) -> Mapping[str, Any]:
@@ -90,34 +95,28 @@ class ConditionContext:
 # --------------------------------------------------------------------------------------------------
 # Small readers of the execution JSON
 
-def _state(execution: Mapping[str, Any]) -> str | None:
+def execution_state(execution: Mapping[str, Any]) -> str | None:
     state = execution.get("state")
     return state.get("current") if isinstance(state, Mapping) else state
 
 
-def _labels(execution: Mapping[str, Any]) -> list[tuple[str, str]]:
+def execution_labels(execution: Mapping[str, Any]) -> list[tuple[str, str]]:
     labels = execution.get("labels") or []
     if isinstance(labels, Mapping):
         return [(str(k), str(v)) for k, v in labels.items()]
     return [(str(item.get("key")), str(item.get("value"))) for item in labels if isinstance(item, Mapping)]
 
 
-def _wanted_labels(value: Any) -> list[tuple[str, str]]:
+def wanted_labels(value: Any) -> list[tuple[str, str]]:
     """A labels property: a map or a list of ``{key, value}``; values compared as text."""
     if isinstance(value, Mapping):
-        return [(str(k), _text(v)) for k, v in value.items()]
+        return [(str(k), scalar_text(v)) for k, v in value.items()]
     if isinstance(value, list):
-        return [(str(item.get("key")), _text(item.get("value"))) for item in value if isinstance(item, Mapping)]
+        return [(str(item.get("key")), scalar_text(item.get("value"))) for item in value if isinstance(item, Mapping)]
     raise ConditionError("labels must be a map or a list of {key, value}")
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _states(value: Any) -> list[str] | None:
+def state_list(value: Any) -> list[str] | None:
     if value is None:
         return None
     if isinstance(value, str):
@@ -177,13 +176,13 @@ def parse_offset_time(value: Any) -> tuple[time, timedelta]:
     return parsed.replace(tzinfo=None), parsed.utcoffset() or timedelta(0)
 
 
-def _seconds_utc(moment_time: time, offset: timedelta) -> float:
+def seconds_utc(moment_time: time, offset: timedelta) -> float:
     """Seconds since midnight UTC of an OffsetTime, modulo one day (Java compares OffsetTimes so)."""
     local = moment_time.hour * 3600 + moment_time.minute * 60 + moment_time.second + moment_time.microsecond / 1e6
     return (local - offset.total_seconds()) % 86400
 
 
-def _condition_date(condition_props: Mapping[str, Any], ctx: ConditionContext) -> datetime:
+def condition_date(condition_props: Mapping[str, Any], ctx: ConditionContext) -> datetime:
     template = condition_props.get("date") or _TRIGGER_DATE
     rendered = ctx.rendered(template)
     if rendered is None or rendered == "":
@@ -209,7 +208,7 @@ def _easter(year: int) -> Date:
     return Date(year, month, day)
 
 
-def _nth_weekday(year: int, month: int, weekday: int, n: int) -> Date:
+def nth_weekday(year: int, month: int, weekday: int, n: int) -> Date:
     """The n-th (1-based; -1 = last) given weekday (0 = Monday) of a month."""
     if n > 0:
         first = Date(year, month, 1)
@@ -232,12 +231,12 @@ def _basic_holidays(country: str, year: int) -> set[Date]:
                    easter + timedelta(days=50)}
     elif country in ("GB", "UK"):
         fixed |= {(12, 26)}
-        moving |= {easter - timedelta(days=2), easter + timedelta(days=1), _nth_weekday(year, 5, 0, 1),
-                   _nth_weekday(year, 5, 0, -1), _nth_weekday(year, 8, 0, -1)}
+        moving |= {easter - timedelta(days=2), easter + timedelta(days=1), nth_weekday(year, 5, 0, 1),
+                   nth_weekday(year, 5, 0, -1), nth_weekday(year, 8, 0, -1)}
     elif country == "US":
         fixed |= {(6, 19), (7, 4), (11, 11)}
-        moving |= {_nth_weekday(year, 1, 0, 3), _nth_weekday(year, 2, 0, 3), _nth_weekday(year, 5, 0, -1),
-                   _nth_weekday(year, 9, 0, 1), _nth_weekday(year, 10, 0, 2), _nth_weekday(year, 11, 3, 4)}
+        moving |= {nth_weekday(year, 1, 0, 3), nth_weekday(year, 2, 0, 3), nth_weekday(year, 5, 0, -1),
+                   nth_weekday(year, 9, 0, 1), nth_weekday(year, 10, 0, 2), nth_weekday(year, 11, 3, 4)}
     elif country == "BE":
         fixed |= {(5, 1), (7, 21), (8, 15), (11, 1), (11, 11)}
         moving |= {easter + timedelta(days=1), easter + timedelta(days=39), easter + timedelta(days=50)}
@@ -266,7 +265,7 @@ def is_public_holiday(day: Date, country: str | None, sub_division: str | None =
     """
     code = (country or "").upper()
     try:
-        import holidays  # type: ignore[import-not-found]
+        import holidays
     except ImportError:
         holidays = None
     if holidays is not None and code:
@@ -282,7 +281,16 @@ def is_public_holiday(day: Date, country: str | None, sub_division: str | None =
 # Evaluation
 
 def is_multiple(condition: Any) -> bool:
-    return getattr(condition, "type", None) == MULTIPLE
+    """A condition evaluated over a window of executions (MultipleCondition): its class says so."""
+    plugin = getattr(condition, "plugin", None)
+    return bool(getattr(plugin, "windowed", False))
+
+
+def __getattr__(name: str) -> Any:
+    # ``MULTIPLE`` (the MultipleCondition type name) is read from its class, through the registry
+    if name == "MULTIPLE":
+        return next(cls.type for cls in registered_types().values() if getattr(cls, "windowed", False))
+    raise AttributeError(name)
 
 
 def all_valid(conditions: Iterable[Any], ctx: ConditionContext, *, skip_multiple: bool = False) -> bool:
@@ -296,181 +304,14 @@ def all_valid(conditions: Iterable[Any], ctx: ConditionContext, *, skip_multiple
 
 
 def evaluate(condition: Any, ctx: ConditionContext) -> bool:
-    """Evaluate one parsed condition (``orchestrator.engine.flow.Condition``)."""
-    kind = condition.type
-    short = kind[len(CORE):] if kind.startswith(CORE) else kind
-    handler = _HANDLERS.get(short)
-    if handler is None:
-        raise ConditionError(f"Unsupported condition type {kind}")
-    return bool(handler(condition.props, ctx))
-
-
-def _execution_flow(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    execution = ctx.require_execution()
-    return (execution.get("namespace") == props.get("namespace")
-            and execution.get("flowId") == props.get("flowId"))
-
-
-def _execution_namespace(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    execution = ctx.require_execution()
-    actual = str(execution.get("namespace") or "")
-    expected = str(props.get("namespace") or "")
-    comparison = props.get("comparison") or ("PREFIX" if props.get("prefix") else "EQUALS")
-    if comparison == "PREFIX":
-        return actual.startswith(expected)
-    if comparison == "SUFFIX":
-        return actual.endswith(expected)
-    return actual == expected
-
-
-def _flow_namespace(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    execution = ctx.require_execution()
-    actual = str(execution.get("namespace") or "")
-    expected = str(props.get("namespace") or "")
-    return actual.startswith(expected) if props.get("prefix") else actual == expected
-
-
-def _execution_status(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    state = _state(ctx.require_execution())
-    wanted = _states(props.get("in", props.get("in_")))
-    refused = _states(props.get("notIn"))
-    if wanted is not None and state not in wanted:
-        return False
-    return not (refused is not None and state in refused)
-
-
-def _execution_labels(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    present = set(_labels(ctx.require_execution()))
-    return all(label in present for label in _wanted_labels(props.get("labels")))
-
-
-def _execution_outputs(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    execution = ctx.require_execution()
-    outputs = execution.get("outputs")
-    if not outputs:
-        return False  # Kestra short-cuts: no outputs, nothing to test
-    trigger = dict(ctx.variables.get("trigger") or {})
-    trigger["outputs"] = outputs
-    variables = {**ctx.variables, "trigger": trigger}
-    sub = ConditionContext(execution=execution, flow=ctx.flow, variables=variables, now=ctx.now,
-                           render=ctx.render, is_truthy=ctx.is_truthy, windows=ctx.windows)
-    return ctx.is_truthy(sub.rendered(props.get("expression")))
-
-
-def _expression(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    return ctx.is_truthy(ctx.rendered(props.get("expression")))
-
-
-def _has_retry_attempt(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    execution = ctx.require_execution()
-    wanted = _states(ctx.rendered(props.get("in", props.get("in_"))))
-    refused = _states(ctx.rendered(props.get("notIn")))
-    for run in execution.get("taskRunList") or []:
-        attempts = run.get("attempts") or []
-        if len(attempts) <= 1:
-            continue
-        for attempt in attempts:
-            state = _state(attempt)
-            if (wanted is None or state in wanted) and not (refused and state in refused):
-                return True
-    return False
-
-
-def _date_time_between(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    current = _condition_date(props, ctx)
-    after = props.get("after")
-    before = props.get("before")
-    after_date = parse_datetime(ctx.rendered(after)) if after is not None else None
-    before_date = parse_datetime(ctx.rendered(before)) if before is not None else None
-    if after_date is None and before_date is None:
-        raise ConditionError("Invalid condition with no before nor after")
-    if after_date is not None and current < after_date:
-        return False
-    return not (before_date is not None and current > before_date)
-
-
-def _time_between(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    current = _condition_date(props, ctx)
-    offset = current.utcoffset() or timedelta(0)
-    current_seconds = _seconds_utc(current.timetz().replace(tzinfo=None), offset)
-    after = props.get("after")
-    before = props.get("before")
-    after_seconds = _seconds_utc(*parse_offset_time(ctx.rendered(after))) if after is not None else None
-    before_seconds = _seconds_utc(*parse_offset_time(ctx.rendered(before))) if before is not None else None
-    if after_seconds is None and before_seconds is None:
-        raise ConditionError("Invalid condition with no before nor after")
-    if after_seconds is not None and not current_seconds > after_seconds:
-        return False
-    return not (before_seconds is not None and not current_seconds < before_seconds)
-
-
-def _day_of_week(props: Mapping[str, Any], ctx: ConditionContext) -> int:
-    value = str(ctx.rendered(props.get("dayOfWeek")) or "").upper()
-    if value not in DAYS:
-        raise ConditionError(f"Invalid dayOfWeek '{value}'")
-    return DAYS.index(value)
-
-
-def _day_week(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    return _condition_date(props, ctx).weekday() == _day_of_week(props, ctx)
-
-
-def _day_week_in_month(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    current = _condition_date(props, ctx).date()
-    weekday = _day_of_week(props, ctx)
-    which = str(ctx.rendered(props.get("dayInMonth")) or "").upper()
-    ordinal = {"FIRST": 1, "SECOND": 2, "THIRD": 3, "FOURTH": 4, "LAST": -1}.get(which)
-    if ordinal is None:
-        raise ConditionError(f"Invalid dayInMonth '{which}'")
-    return _nth_weekday(current.year, current.month, weekday, ordinal) == current
-
-
-def _weekend(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    return _condition_date(props, ctx).weekday() >= 5
-
-
-def _public_holiday(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    current = _condition_date(props, ctx).date()
-    country = ctx.rendered(props.get("country")) if props.get("country") is not None else None
-    sub = ctx.rendered(props.get("subDivision")) if props.get("subDivision") is not None else None
-    return is_public_holiday(current, country, sub)
-
-
-def _not(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    return not any(evaluate(nested, ctx) for nested in props.get("conditions") or [])
-
-
-def _or(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    return any(evaluate(nested, ctx) for nested in props.get("conditions") or [])
-
-
-def _multiple(props: Mapping[str, Any], ctx: ConditionContext) -> bool:
-    """True when the stored window has every named condition satisfied (see the module docstring)."""
-    results = ctx.windows.get(str(props.get("id"))) or {}
-    names = list((props.get("conditions") or {}).keys())
-    return bool(names) and all(results.get(name) for name in names)
-
-
-_HANDLERS: dict[str, Callable[[Mapping[str, Any], ConditionContext], bool]] = {
-    "ExecutionFlow": _execution_flow,
-    "FlowCondition": _execution_flow,
-    "ExecutionNamespace": _execution_namespace,
-    "FlowNamespaceCondition": _flow_namespace,
-    "ExecutionStatus": _execution_status,
-    "ExecutionLabels": _execution_labels,
-    "ExecutionOutputs": _execution_outputs,
-    "Expression": _expression,
-    "HasRetryAttempt": _has_retry_attempt,
-    "DateTimeBetween": _date_time_between,
-    "TimeBetween": _time_between,
-    "DayWeek": _day_week,
-    "DayWeekInMonth": _day_week_in_month,
-    "Weekend": _weekend,
-    "PublicHoliday": _public_holiday,
-    "Not": _not,
-    "Or": _or,
-    "MultipleCondition": _multiple,
-}
+    """Evaluate one parsed condition (``orchestrator.engine.flow.Condition``): its class's ``test``."""
+    try:
+        plugin = lookup(condition.type)
+    except UnknownPluginType:
+        raise ConditionError(f"Unsupported condition type {condition.type}") from None
+    if plugin.kind != CONDITION or plugin.test.__func__ is Plugin.test.__func__:  # type: ignore[attr-defined]
+        raise ConditionError(f"Unsupported condition type {condition.type}")
+    return bool(plugin.test(condition.props, ctx))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -486,12 +327,12 @@ def upstream_flow_matches(entry: Mapping[str, Any], execution: Mapping[str, Any]
     if entry.get("flowId") is not None and execution.get("flowId") != entry.get("flowId"):
         return False
     states = entry.get("states")
-    if states is not None and _state(execution) not in states:
+    if states is not None and execution_state(execution) not in states:
         return False
     labels = entry.get("labels")
     if labels:
-        present = set(_labels(execution))
-        return all(label in present for label in _wanted_labels(labels))
+        present = set(execution_labels(execution))
+        return all(label in present for label in wanted_labels(labels))
     return True
 
 
@@ -502,10 +343,10 @@ def _filter_value(field_name: str, spec: Mapping[str, Any], ctx: ConditionContex
     if field_name == "NAMESPACE":
         return execution.get("namespace")
     if field_name == "STATE":
-        return _state(execution)
+        return execution_state(execution)
     if field_name == "EXPRESSION":
         value = ctx.rendered(spec.get("value"))
-        return None if value is None else _text(value) if not isinstance(value, str) else value
+        return None if value is None else scalar_text(value) if not isinstance(value, str) else value
     raise ConditionError(f"Unknown filter field '{field_name}'")
 
 
@@ -514,12 +355,12 @@ def _filter_one(spec: Mapping[str, Any], ctx: ConditionContext) -> bool:
     kind = str(spec.get("type"))
     actual = _filter_value(field_name, spec, ctx)
     expected = spec.get("value")
-    expected_text = None if expected is None else _text(expected)
-    values = [_text(v) for v in spec.get("values") or []]
+    expected_text = None if expected is None else scalar_text(expected)
+    values = [scalar_text(v) for v in spec.get("values") or []]
     if kind == "EQUAL_TO":
-        return expected_text == actual
+        return bool(expected_text == actual)
     if kind == "NOT_EQUAL_TO":
-        return expected_text != actual
+        return bool(expected_text != actual)
     if kind == "IN":
         return actual in values
     if kind == "NOT_IN":
@@ -535,9 +376,9 @@ def _filter_one(spec: Mapping[str, Any], ctx: ConditionContext) -> bool:
     if actual is None:
         return False
     if kind == "STARTS_WITH":
-        return actual.startswith(expected_text or "")
+        return str(actual).startswith(expected_text or "")
     if kind == "ENDS_WITH":
-        return actual.endswith(expected_text or "")
+        return str(actual).endswith(expected_text or "")
     if kind == "REGEX":
         try:
             return re.fullmatch(expected_text or "", actual) is not None
@@ -631,10 +472,10 @@ def window_bounds(time_window: Mapping[str, Any] | None, now: datetime, *, windo
     if kind == "SLIDING_WINDOW":
         return now, now + (_duration(spec.get("window"), timedelta(days=1)) or timedelta(days=1))
     if kind == "DAILY_TIME_WINDOW":
-        start = _local_time(spec.get("startTime"), "startTime")
-        end = _local_time(spec.get("endTime"), "endTime")
-        return (day + timedelta(hours=start.hour, minutes=start.minute, seconds=start.second),
-                day + timedelta(hours=end.hour, minutes=end.minute, seconds=end.second))
+        start_time = _local_time(spec.get("startTime"), "startTime")
+        end_time = _local_time(spec.get("endTime"), "endTime")
+        return (day + timedelta(hours=start_time.hour, minutes=start_time.minute, seconds=start_time.second),
+                day + timedelta(hours=end_time.hour, minutes=end_time.minute, seconds=end_time.second))
     if kind == "DAILY_TIME_DEADLINE":
         deadline = _local_time(spec.get("deadline"), "deadline")
         return day, day + timedelta(hours=deadline.hour, minutes=deadline.minute, seconds=deadline.second)

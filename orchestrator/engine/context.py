@@ -1,18 +1,23 @@
 """The expression context of a task run (spec §9.2), built from plain data."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+import functools
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from .plugins import UnknownPluginType, lookup
 from .timeutil import iso
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import Execution, TaskRun
 
-DYNAMIC_TYPES = frozenset({
-    "io.kestra.plugin.core.flow.ForEach",
-    "io.kestra.plugin.core.flow.EachSequential",
-    "io.kestra.plugin.core.flow.EachParallel",
-})
+
+@functools.lru_cache(maxsize=None)
+def is_dynamic(type_name: str) -> bool:
+    """Whether a task type runs its children once per value (its class says: ``Plugin.dynamic``)."""
+    try:
+        return lookup(type_name).dynamic
+    except UnknownPluginType:  # internal types (ForEachItem's) are not registered, and not loops
+        return False
 
 
 class RunIndex:
@@ -62,13 +67,13 @@ class RunIndex:
         current: TaskRun | None = run
         while current is not None:
             parent = self.parent(current)
-            if parent is not None and self.type_of.get(parent.task_id) in DYNAMIC_TYPES and current.value is not None:
+            if parent is not None and is_dynamic(self.type_of.get(parent.task_id, "")) and current.value is not None:
                 path.append(current.value)
             current = parent
         path.reverse()
         return path
 
-    def _keyed(self, runs: "Iterable[TaskRun]", leaf) -> dict[str, Any]:
+    def _keyed(self, runs: "Iterable[TaskRun]", leaf: "Callable[[TaskRun], Any]") -> dict[str, Any]:
         out: dict[str, Any] = {}
         for run in runs:
             value = leaf(run)

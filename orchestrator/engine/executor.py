@@ -21,22 +21,20 @@ import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from . import states
-from .context import DYNAMIC_TYPES, base_context, index_of, taskrun_context
+from .context import base_context, index_of, taskrun_context
 from .errors import CelestraError
 from .model import Attempt, Execution, State, TaskRun
 from .plugins import EXECUTABLE, EXECUTION_UPDATABLE, FLOWABLE, RUNNABLE
-from .foreachitem import ITEMS as FOR_EACH_ITEM_ITEMS
 from .references import referenced
+from .text import as_text
 from .truthy import is_truthy
 from .timeutil import now as utcnow
 from .timeutil import parse_duration
 
 log = logging.getLogger("celestra.executor")
-
-CORE = "io.kestra.plugin.core."
 
 
 @dataclass
@@ -83,6 +81,8 @@ class SubflowRequest:
     transmit_failed: bool
     inherit_labels: bool
     schedule_date: Any = None
+    #: the parent follows every child's end even when it does not wait (ForEachItem's counters)
+    follow_children: bool = False
 
 
 @dataclass
@@ -128,28 +128,19 @@ class Decision:
 class Environment:
     """What the executor needs from outside: a renderer and context extras (globals, envs...)."""
 
-    render: Callable[[Any, dict[str, Any]], Any]
+    render: Callable[[Any, Mapping[str, Any]], Any]
     extras: dict[str, Any] = field(default_factory=dict)
     is_truthy: Callable[[Any], bool] | None = None
     now: Callable[[], datetime] = utcnow
 
 
-def as_text(value: Any) -> str:
-    """A rendered value as Kestra compares it: strings as is, maps and lists as compact JSON,
-    booleans ``true``/``false``, null empty."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (dict, list)):
-        import json
+class Step:
+    """One executor step over one execution (see the module docstring).
 
-        return json.dumps(value, separators=(",", ":"))
-    if value is None:
-        return ""
-    return "true" if value is True else "false" if value is False else str(value)
-
-
-class _Step:
-    """One executor step over one execution (see the module docstring)."""
+    Flowable plugins drive their children through its primitives (:meth:`sequential`,
+    :meth:`parallel`, :meth:`each`, :meth:`create`, :meth:`visit`, :meth:`render`, :meth:`fail`,
+    :meth:`terminate`...); the step itself knows no task type.
+    """
 
     def __init__(self, flow: Any, execution: Execution, env: Environment):
         self.flow = flow
@@ -230,7 +221,7 @@ class _Step:
         run = TaskRun.create(self.execution, task.id, parent, value, iteration)
         run.state = State.new(states.CREATED, self.now)
         run.seq = self._next_seq()
-        if task.type in DYNAMIC_TYPES:
+        if task.plugin.dynamic:
             run.dynamic = True
         self.execution.task_runs.append(run)
         self.index.add(run)
@@ -254,12 +245,13 @@ class _Step:
             if not self.is_truthy(condition):
                 self.transition(run, states.SKIPPED)
                 return
+        task.plugin.start(self, task, run)
+
+    def start_by_kind(self, task: Any, run: TaskRun) -> None:
+        """What a new run does by its kind: flowables run, runnables go to a worker..."""
         kind = task.kind
         if kind == FLOWABLE:
             self.transition(run, states.RUNNING)
-        elif task.type == CORE + "execution.Exit":
-            self.transition(run, states.RUNNING)
-            self.exit_execution(task, run)
         elif kind == EXECUTION_UPDATABLE:
             self.transition(run, states.RUNNING)
             self.update_execution(task, run)
@@ -273,7 +265,7 @@ class _Step:
     def dispatch(self, task: Any, run: TaskRun) -> None:
         attempt = len(run.attempts) + 1
         # a WorkingDirectory's children may read anything: its job carries the whole context
-        context = self.context_for(run, None if task.type == CORE + "flow.WorkingDirectory" else task)
+        context = self.context_for(run, None if task.plugin.whole_context_job else task)
         self.decision.jobs.append(WorkerJob(
             execution_id=self.execution.id, taskrun_id=run.id, task_id=task.id, attempt=attempt,
             worker_group=task.worker_group, context=context, namespace=self.execution.namespace,
@@ -297,63 +289,32 @@ class _Step:
 
     # --- execution-updatable tasks ----------------------------------------------------------
     def update_execution(self, task: Any, run: TaskRun) -> None:
+        """Apply an execution-updating task (its update is on its class), then end it SUCCESS."""
         try:
-            if task.type == CORE + "execution.Labels":
-                labels = self.render(task.props.get("labels"), run)
-                if isinstance(labels, str):
-                    import json
-                    labels = json.loads(labels)
-                pairs = labels.items() if isinstance(labels, dict) else [(l["key"], l["value"]) for l in labels]
-                current = [dict(l) for l in self.execution.labels]
-                for key, value in pairs:
-                    key = str(key)
-                    if key.startswith("system."):
-                        raise CelestraError(f"System labels can only be set by Kestra itself, offending label: {key}={value}")
-                    value = value if isinstance(value, str) else ("true" if value is True else "false" if value is False else str(value))
-                    current = [l for l in current if l["key"] != key] + [{"key": key, "value": value}]
-                self.execution.labels = current
-            elif task.type == CORE + "execution.SetVariables":
-                values = self.render(task.props.get("variables") or {}, run)
-                variables = dict(self.execution.variables or {})
-                overwrite = task.props.get("overwrite", True)
-                for key, value in values.items():
-                    if not overwrite and key in variables:
-                        raise CelestraError(f"Variable {key} already exists")
-                    if isinstance(value, dict) and isinstance(variables.get(key), dict):
-                        value = {**variables[key], **value}
-                    variables[key] = value
-                self.execution.variables = variables
-            elif task.type == CORE + "execution.UnsetVariables":
-                variables = dict(self.execution.variables or {})
-                for path in self.render(task.props.get("variables") or [], run):
-                    node = variables
-                    parts = str(path).split(".")
-                    for part in parts[:-1]:
-                        node = node.get(part, {}) if isinstance(node, dict) else {}
-                    if isinstance(node, dict):
-                        node.pop(parts[-1], None)
-                self.execution.variables = variables
-            else:
-                raise CelestraError(f"{task.type} is not supported yet")
+            task.plugin.update_execution(self, task, run)
         except CelestraError as exc:
             self.fail(run, str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - a bad value must fail the task, not the executor
             self.fail(run, f"{type(exc).__name__}: {exc}")
             return
+        self.execution_updated()
+        self.transition(run, states.SUCCESS)
+
+    def execution_updated(self) -> None:
+        """The execution's labels or variables changed: contexts are built again."""
         self._base = None
         self.decision.execution_changed = True
-        self.transition(run, states.SUCCESS)
 
     # --- strategies ---------------------------------------------------------------------------
     def visit(self, task: Any, run: TaskRun) -> str:
         """Drive a run if it is a running flowable; return its current state."""
         if run.state.current == states.RESTARTED:
             self.restart_run(task, run)
-        if run.state.current == states.PAUSED and task.type == CORE + "flow.Pause":
-            self.check_pause(task, run)
+        if run.state.current == states.PAUSED:
+            task.plugin.on_paused(self, task, run)
         if task.kind == FLOWABLE and run.state.current == states.RUNNING:
-            self.drive_flowable(task, run)
+            task.plugin.drive(self, task, run)
         elif run.state.current == states.RETRYING:
             due = run.internal.get("retryAt")
             if due is not None and datetime.fromisoformat(due) <= self.now:
@@ -478,33 +439,30 @@ class _Step:
             return None
         return states.guess_final_state(set(done.values()))
 
-    def dag(self, parent: TaskRun, entries: list[dict[str, Any]], concurrent: int) -> str | None:
-        tasks = [e["task"] for e in entries]
-        runs = self.children(parent, tasks)
-        failed = any(r.state.current in states.FAILED_LIKE for r in runs.values())
-        running = sum(1 for r in runs.values() if not r.state.is_terminated())
-        for entry in entries:
-            task = entry["task"]
-            if task.disabled:
-                continue
-            run = runs.get(task.id)
-            if run is not None:
-                self.visit(task, run)
-                failed = failed or run.state.current in states.FAILED_LIKE
-                continue
-            deps = entry.get("dependsOn") or []
-            if failed or not all(d in runs and runs[d].state.is_terminated() for d in deps):
-                continue
-            if self.frozen or (concurrent and running >= concurrent):
-                continue
-            runs[task.id] = self.create(task, parent)
-            running += 0 if runs[task.id].state.is_terminated() else 1
-        enabled = [e["task"] for e in entries if not e["task"].disabled]
-        if any(not r.state.is_terminated() for r in runs.values()):
-            return None
-        if not failed and len(runs) < len(enabled):
-            return None
-        return states.guess_final_state([r.state.current for r in runs.values()])
+    def drive_block(self, task: Any, run: TaskRun) -> None:
+        """A RUNNING flowable run, one pass: its class resolves the main block, the block runs
+        with the task's ``errors`` and ``finally``, and the run ends in the state its class gives."""
+        plugin = task.plugin
+        try:
+            main = plugin.resolve(self, task, run)
+        except CelestraError as exc:
+            self.fail(run, str(exc))
+            return
+        except (ValueError, TypeError) as exc:
+            self.fail(run, f"{type(exc).__name__}: {exc}")
+            return
+        if main is None:
+            return
+        state = self.block(run, main, task.errors, task.finally_)
+        if state is None:
+            return
+        self.terminate(task, run, plugin.resolve_state(task, state))
+
+    def set_outputs(self, run: TaskRun, outputs: dict[str, Any]) -> None:
+        """A flowable records what it decided (If's result, Switch's value...) as its run's outputs."""
+        run.outputs = outputs
+        self.decision.touch(run)
+        self.invalidate_outputs()
 
     def block(self, parent: TaskRun | None, main: Callable[[], str | None], errors: list[Any],
               finally_: list[Any]) -> str | None:
@@ -520,186 +478,15 @@ class _Step:
                 return None
         return state
 
-    def drive_flowable(self, task: Any, run: TaskRun) -> None:
-        props = task.props
-        kind = task.type
-        try:
-            if kind in (CORE + "flow.Sequential", CORE + "flow.AllowFailure"):
-                main = lambda: self.sequential(run, props.get("tasks") or [])  # noqa: E731
-            elif kind == CORE + "flow.Parallel":
-                concurrent = int(self.render(props.get("concurrent", 0), run) or 0)
-                main = lambda: self.parallel(run, props.get("tasks") or [], concurrent)  # noqa: E731
-            elif kind in DYNAMIC_TYPES:
-                values = self.each_values(task, run)
-                if kind == CORE + "flow.ForEach":
-                    limit = int(self.render(props.get("concurrencyLimit", 1), run))
-                elif kind == CORE + "flow.EachSequential":
-                    limit = 1
-                else:
-                    limit = int(self.render(props.get("concurrent", 0), run) or 0)
-                main = lambda: self.each(task, run, values, props.get("tasks") or [], limit)  # noqa: E731
-            elif kind == CORE + "flow.If":
-                branch = self.if_branch(task, run)
-                main = lambda: self.sequential(run, branch) if branch else states.SUCCESS  # noqa: E731
-            elif kind == CORE + "flow.Switch":
-                branch = self.switch_branch(task, run)
-                if not branch:
-                    self.fail(run, f"No task found for value '{run.outputs['value']}' in cases "
-                                   f"{sorted(str(k) for k in (props.get('cases') or {}))} and no defaults")
-                    return
-                main = lambda: self.sequential(run, branch)  # noqa: E731
-            elif kind == CORE + "flow.Pause":
-                self.drive_pause(task, run)
-                return
-            elif kind == CORE + "flow.ForEachItem":
-                internal_tasks = props.get("_internal") or []
-                main = lambda: self.sequential(run, internal_tasks)  # noqa: E731
-            elif kind == CORE + "flow.WorkingDirectory":
-                main = lambda: self.working_directory(task, run)  # noqa: E731
-            elif kind == CORE + "flow.LoopUntil":
-                main = lambda: self.loop_until(task, run)  # noqa: E731
-            elif kind == CORE + "flow.Dag":
-                concurrent = int(self.render(props.get("concurrent", 0), run) or 0)
-                main = lambda: self.dag(run, props.get("tasks") or [], concurrent)  # noqa: E731
-            else:
-                self.fail(run, f"{task.type} is not supported yet")
-                return
-        except CelestraError as exc:
-            self.fail(run, str(exc))
-            return
-        except (ValueError, TypeError) as exc:
-            self.fail(run, f"{type(exc).__name__}: {exc}")
-            return
-        state = self.block(run, main, task.errors, task.finally_)
-        if state is None:
-            return
-        if kind == CORE + "flow.AllowFailure" and state == states.FAILED:
-            state = states.WARNING
-        self.terminate(task, run, state)
-
-    # --- WorkingDirectory (spec §4.2) -----------------------------------------------------------
-    def working_directory(self, task: Any, run: TaskRun) -> str | None:
-        """The whole group goes to one worker as one job; its children come back in the result."""
-        internal = run.internal
-        if "groupState" in internal:
-            return internal["groupState"]
-        if not internal.get("dispatched"):
-            internal["dispatched"] = True
-            self.decision.touch(run)
-            self.dispatch(task, run)
-        return None
-
-    # --- LoopUntil (spec §4.2) -------------------------------------------------------------------
-    def loop_until(self, task: Any, run: TaskRun) -> str | None:
-        """One pass: drive the current iteration; when it ended well, check the condition and
-        either end, or wait ``checkFrequency.interval`` and start the next iteration."""
-        props = task.props
-        if not run.outputs or "iterationCount" not in run.outputs:
-            run.outputs = {"iterationCount": 1}
-            self.decision.touch(run)
-            self.invalidate_outputs()
-        internal = run.internal
-        frequency = props.get("checkFrequency") or {}
-        if internal.get("nextAt"):
-            due = datetime.fromisoformat(internal["nextAt"])
-            if due > self.now:
-                self.decision.wake(due)
-                return None
-            del internal["nextAt"]
-            run.outputs = {"iterationCount": run.outputs["iterationCount"] + 1}
-            self.decision.touch(run)
-            self.invalidate_outputs()
-        count = run.outputs["iterationCount"]
-        state = self.sequential(run, props.get("tasks") or [], iteration=count, by_iteration=True)
-        if state is None or state in states.FAILED_LIKE:
-            return state
-        if self.is_truthy(self.render(props.get("condition"), run)):
-            return state
-        max_iterations = frequency.get("maxIterations")
-        max_duration = frequency.get("maxDuration")
-        reached = None
-        if max_iterations is not None and count >= int(self.render(max_iterations, run)):
-            reached = "Max iterations reached"
-        elif max_duration is not None and run.state.start_date is not None and (
-                self.now - run.state.start_date > parse_duration(str(self.render(max_duration, run)))):
-            reached = "Max duration reached"
-        if reached:
-            self.log("WARN", reached, run)
-            return states.FAILED if self.is_truthy(self.render(props.get("failOnMaxReached", False), run)) \
-                else state
-        interval = parse_duration(str(self.render(frequency.get("interval") or "PT1M", run)))
-        due = self.now + interval
-        internal["nextAt"] = due.isoformat()
-        self.decision.touch(run)
-        self.decision.wake(due)
-        return None
-
-    # --- Pause (spec §4.2, §8.7) ---------------------------------------------------------------
-    def drive_pause(self, task: Any, run: TaskRun) -> None:
-        """A RUNNING Pause run: pause it the first time; after a resume, run its (deprecated) tasks."""
-        internal = run.internal
-        if not internal.get("paused"):
-            internal["paused"] = True
-            duration = task.props.get("pauseDuration", task.props.get("delay"))
-            try:
-                if duration is not None:
-                    internal["resumeAt"] = (self.now + parse_duration(str(self.render(duration, run)))).isoformat()
-                elif task.timeout:
-                    internal["timeoutAt"] = (self.now + parse_duration(str(self.render(task.timeout, run)))).isoformat()
-            except (CelestraError, ValueError) as exc:
-                self.fail(run, f"Invalid pause duration: {exc}")
-                return
-            self.transition(run, states.PAUSED)
-            self.pause_execution()
-            due = internal.get("resumeAt") or internal.get("timeoutAt")
-            if due:
-                self.decision.wake(datetime.fromisoformat(due))
-            return
-        tasks = task.props.get("tasks") or []
-        state = self.block(run, (lambda: self.sequential(run, tasks)) if tasks else (lambda: states.SUCCESS),
-                           task.errors, task.finally_)
-        if state is not None:
-            self.terminate(task, run, internal.pop("endState", None) or state)
-
     def pause_execution(self) -> None:
         if self.execution.state.current != states.PAUSED:
             self.execution.state = self.execution.state.with_state(states.PAUSED, self.now)
             self.decision.execution_changed = True
         self.frozen = True
 
-    def check_pause(self, task: Any, run: TaskRun) -> None:
-        """A PAUSED Pause run whose delay or timeout is due resumes per ``behavior`` (or fails)."""
-        internal = run.internal
-        due_text = internal.get("resumeAt") or internal.get("timeoutAt")
-        if not due_text:
-            return
-        due = datetime.fromisoformat(due_text)
-        if due > self.now:
-            self.decision.wake(due)
-            return
-        self.resumed = True
-        if internal.pop("timeoutAt", None):  # straight from PAUSED to FAILED
-            self.log("WARN", "Pause timed out", run)
-            self.terminate(task, run, states.FAILED)
-            return
-        self.transition(run, states.RUNNING)
-        internal.pop("resumeAt", None)
-        behavior = str(task.props.get("behavior") or "RESUME").upper()
-        if behavior == "WARN":
-            internal["endState"] = states.WARNING
-        elif behavior == "FAIL":
-            self.terminate(task, run, states.FAILED)
-        elif behavior == "CANCEL":
-            self.terminate(task, run, states.KILLED)
-            internal["cancelExecution"] = True
-            self.cancel = True
-
     # --- Subflow (spec §4.2) ---------------------------------------------------------------------
     def start_subflow(self, task: Any, run: TaskRun) -> None:
         """Ask the shell to create the child execution; the run waits RUNNING (or ends if wait: false)."""
-        if task.type == FOR_EACH_ITEM_ITEMS:
-            self.start_items(task, run)
-            return
         try:
             request = self.subflow_request(task, run, task.props, self.context_for(run, task))
         except CelestraError as exc:
@@ -726,51 +513,11 @@ class _Step:
             transmit_failed=bool(render("transmitFailed", True)),
             inherit_labels=bool(render("inheritLabels", False)), schedule_date=render("scheduleDate"))
 
-    def start_items(self, task: Any, run: TaskRun) -> None:
-        """ForEachItem's ``_items``: one child execution per batch written by ``_split``."""
-        parent_task = task.props["forEachItem"]
-        props = parent_task.props
-        split_runs = [r for r in self.index.by_task.get(parent_task.id + "_split", ())
-                      if r.parent_task_run_id == run.parent_task_run_id]
-        uris = (split_runs[-1].outputs or {}).get("uris") or [] if split_runs else []
-        try:
-            requests = []
-            for iteration, uri in enumerate(uris, start=1):
-                context = self.context_for(run, task)
-                context["taskrun"] = {**context["taskrun"], "items": uri, "iteration": iteration}
-                requests.append(self.subflow_request(task, run, props, context))
-        except CelestraError as exc:
-            self.fail(run, str(exc))
-            return
-        wait = requests[0].wait if requests else True
-        transmit = requests[0].transmit_failed if requests else True
-        run.internal.update({"transmitFailed": transmit, "wait": wait, "children": {}, "total": len(uris)})
-        self.transition(run, states.RUNNING)
-        if not uris:
-            self.transition(run, states.SUCCESS)
-            return
-        run.outputs = {"numberOfBatches": len(uris), "iterations": {states.CREATED: 0, states.RUNNING: 0,
-                                                                     states.SUCCESS: 0}}
-        self.decision.subflows.extend(requests)
-
-    # --- execution.Exit ---------------------------------------------------------------------------
-    def exit_execution(self, task: Any, run: TaskRun) -> None:
-        state = str(self.render(task.props.get("state") or "SUCCESS", run)).upper()
-        state = {"CANCELED": states.CANCELLED}.get(state, state)
-        self.transition(run, states.SUCCESS if state != states.KILLED else states.KILLED)
-        for other in self.execution.task_runs:
-            if other is not run and not other.state.is_terminated() and other.state.current != states.RUNNING:
-                self.transition(other, states.KILLED)
-        for ancestor in self.index.ancestors(run):
-            self.transition(ancestor, state if state != states.CANCELLED else states.SUCCESS)
-        self.exit_state = state
-        self.frozen = True  # nothing else starts
-
-    def each_values(self, task: Any, run: TaskRun) -> list[str]:
+    def each_values(self, run: TaskRun, raw: Any) -> list[str]:
+        """A loop's values (rendered once, deduplicated, as text), kept on the run."""
         internal = run.internal
         if "values" in internal:
-            return internal["values"]
-        raw = task.props.get("values") if task.type == CORE + "flow.ForEach" else task.props.get("value")
+            return list(internal["values"])
         values = self.render(raw, run)
         if isinstance(values, str):
             import json
@@ -785,7 +532,6 @@ class _Step:
             from .inputs import java_str
 
             raise CelestraError(f"Found '{nulls}' null values on Each, with values={java_str(values)}")
-        import json
         out: list[str] = []
         for item in values:
             text = as_text(item)
@@ -794,29 +540,6 @@ class _Step:
         internal["values"] = out
         self.decision.touch(run)
         return out
-
-    def if_branch(self, task: Any, run: TaskRun) -> list[Any]:
-        outputs = run.outputs or {}
-        if "evaluationResult" not in outputs:
-            result = self.is_truthy(self.render(task.props.get("condition"), run))
-            run.outputs = {"evaluationResult": result}
-            self.decision.touch(run)
-            self.invalidate_outputs()
-            outputs = run.outputs
-        return (task.props.get("then") or []) if outputs["evaluationResult"] else (task.props.get("else") or [])
-
-    def switch_branch(self, task: Any, run: TaskRun) -> list[Any]:
-        if run.outputs is None or "value" not in run.outputs:
-            value = self.render(task.props.get("value"), run)
-            text = as_text(value)
-            cases = task.props.get("cases") or {}
-            run.outputs = {"value": text, "defaults": text not in {str(k) for k in cases}}
-            self.decision.touch(run)
-            self.invalidate_outputs()
-        cases = {str(k): v for k, v in (task.props.get("cases") or {}).items()}
-        if run.outputs["defaults"]:
-            return task.props.get("defaults") or []
-        return cases.get(run.outputs["value"], [])
 
     # --- the step ----------------------------------------------------------------------------
     def run(self) -> Decision:
@@ -919,7 +642,7 @@ class _Step:
                   if r.internal.get("retryNewExecution") and r.state.current == states.FAILED]
         if not failed:
             return final
-        policy = retry_policy(self.flow, failed[0].task_id)
+        policy = retry_policy(self.flow, failed[0].task_id) or {}
         attempt = int(self.execution.metadata.get("attemptNumber", 1))
         max_attempts = policy.get("maxAttempts", policy.get("maxAttempt"))
         if max_attempts is not None and attempt >= int(max_attempts):
@@ -937,9 +660,12 @@ class _Step:
         return states.RETRIED
 
 
+_Step = Step  # the former name
+
+
 def decide(flow: Any, execution: Execution, env: Environment) -> Decision:
     """One executor step; see the module docstring."""
-    return _Step(flow, execution, env).run()
+    return Step(flow, execution, env).run()
 
 
 # --- worker results ----------------------------------------------------------------------------
@@ -948,17 +674,18 @@ def retry_policy(flow: Any, task_id: str) -> dict[str, Any] | None:
     """Own retry, else the nearest ancestor flowable's, else the flow's (spec §2.3)."""
     task = flow.find_task(task_id)
     if task.retry:
-        return task.retry
+        return dict(task.retry)
     parent = flow.parent_of(task_id)
     while parent is not None:
         if parent.retry:
-            return parent.retry
+            return dict(parent.retry)
         parent = flow.parent_of(parent.id)
-    return getattr(flow, "retry", None) or None
+    flow_retry = getattr(flow, "retry", None)
+    return dict(flow_retry) if flow_retry else None
 
 
 def creates_new_execution(policy: dict[str, Any] | None) -> bool:
-    return bool(policy) and policy.get("behavior") == "CREATE_NEW_EXECUTION"
+    return policy is not None and policy.get("behavior") == "CREATE_NEW_EXECUTION"
 
 
 def retry_delay(policy: dict[str, Any], attempt: int) -> timedelta:
@@ -1025,7 +752,8 @@ def apply_result(flow: Any, execution: Execution, result: dict[str, Any], now: d
 def find_run(execution: Execution, taskrun_id: str) -> TaskRun | None:
     index = getattr(execution, "_index", None)
     if index is not None and index.runs is execution.task_runs:
-        return index.by_id.get(taskrun_id)
+        found: TaskRun | None = index.by_id.get(taskrun_id)
+        return found
     return next((r for r in execution.task_runs if r.id == taskrun_id), None)
 
 
@@ -1070,9 +798,10 @@ def apply_subflow_result(flow: Any, execution: Execution, result: dict[str, Any]
     if run is None:
         return None
     task = flow.find_task(run.task_id)
-    if task.type == FOR_EACH_ITEM_ITEMS and not result.get("error"):
+    if task.plugin.follows_each_child and not result.get("error"):
         # counters keep following the children even once a ``wait: false`` run has ended
-        return _apply_items_result(task, run, result, moment)
+        updated: TaskRun = task.plugin.apply_child_result(task, run, result, moment)
+        return updated
     if run.state.is_terminated():
         return None
     if result.get("error"):
@@ -1098,41 +827,6 @@ def apply_subflow_result(flow: Any, execution: Execution, result: dict[str, Any]
     run.attempts.append(Attempt(State(states.RUNNING, [(states.RUNNING, run.state.start_date or moment)])
                                 .with_state(state, moment)))
     run.state = run.state.with_state(state, moment)
-    return run
-
-
-def _apply_items_result(task: Any, run: TaskRun, result: dict[str, Any], moment: datetime) -> TaskRun:
-    """One child of ForEachItem's ``_items`` was created or ended: update the counters; the run
-    ends when every child is created (``wait: false``) or terminated."""
-    internal = run.internal
-    children = internal.setdefault("children", {})
-    previous = children.get(result["execution_id"])
-    if previous is not None and previous in states.TERMINATED:
-        return run
-    children[result["execution_id"]] = result.get("state") or states.CREATED
-    wait = internal.get("wait", True)
-    counts = {states.CREATED: 0, states.RUNNING: 0, states.SUCCESS: 0} if wait else {states.RUNNING: 0,
-                                                                                     states.SUCCESS: 0}
-    for child_state in children.values():
-        if wait or child_state != states.CREATED:
-            counts[child_state] = counts.get(child_state, 0) + 1
-    run.outputs = {**(run.outputs or {}), "iterations": counts}
-    total = internal.get("total", 0)
-    if len(children) < total or run.state.is_terminated():
-        return run
-    if not wait:
-        final = states.SUCCESS
-    elif all(s in states.TERMINATED for s in children.values()):
-        final = states.SUCCESS
-        if internal.get("transmitFailed", True):
-            final = states.guess_final_state([s for s in children.values() if s in (states.FAILED, states.KILLED,
-                                                                                     states.WARNING)] or [final])
-    else:
-        return run
-    final = states.apply_failure_policy(final, task.allow_failure, task.allow_warning)
-    run.attempts.append(Attempt(State(states.RUNNING, [(states.RUNNING, run.state.start_date or moment)])
-                                .with_state(final, moment)))
-    run.state = run.state.with_state(final, moment)
     return run
 
 

@@ -15,6 +15,7 @@ import copy
 from functools import lru_cache
 from typing import Any
 
+from .levels import LEVELS
 from .plugins import CONDITION, TRIGGER, Plugin, registered_types
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
@@ -45,7 +46,7 @@ _WORKER_GROUP = {
     "properties": {"key": {"type": "string"}, "fallback": {"enum": ["FAIL", "WAIT", "CANCEL"]}},
     "additionalProperties": False,
 }
-_LOG_LEVEL = {"enum": ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"]}
+_LOG_LEVEL = {"enum": list(LEVELS)}
 _LABELS = {"anyOf": [
     {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
     {"type": "array", "items": {"type": "object", "properties": {"key": {"type": "string"},
@@ -284,7 +285,7 @@ def _dynamic(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("type") == "string" and "enum" not in spec and "const" not in spec:
         return spec
     if "$ref" in spec or "type" in spec or "anyOf" in spec or "enum" in spec or "allOf" in spec:
-        extra = {key: spec[key] for key in ("title", "description", "default") if key in spec}
+        extra: dict[str, Any] = {key: spec[key] for key in ("title", "description", "default") if key in spec}
         typed = {key: value for key, value in spec.items() if key not in ("title", "description", "default")}
         return {**extra, "anyOf": [typed, EXPRESSION]}
     return spec

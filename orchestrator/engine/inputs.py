@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
 import yaml
 
@@ -60,7 +60,7 @@ __all__ = [
     "input_file_uri",
 ]
 
-Renderer = Callable[[Any, dict], Any]
+Renderer = Callable[[Any, Mapping[str, Any]], Any]
 
 #: Every ``type`` Kestra accepts for an input or a flow output (case-sensitive, like Jackson's enum parsing).
 SUPPORTED_TYPES = frozenset({
@@ -258,7 +258,7 @@ def _is_expression(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-def _render_deep(value: Any, render: Renderer | None, context: dict) -> Any:
+def _render_deep(value: Any, render: Renderer | None, context: dict[str, Any]) -> Any:
     """Render every string holding an expression; a lone expression keeps its type (typed rendering)."""
     if _is_expression(value):
         if render is None:
@@ -724,13 +724,13 @@ def _check(type_name: str, typed: Any, definition: Mapping[str, Any], required: 
         if required and typed not in values and not definition.get("allowCustomValue"):
             raise _Invalid(f"it must match the values `[{', '.join(values)}]`")
     elif type_name == "MULTISELECT":
-        values = _option_values(definition)
-        if values is None:
-            values = _option_values(definition, "options")
-        if values is not None and not definition.get("allowCustomValue"):
+        options = _option_values(definition)
+        if options is None:
+            options = _option_values(definition, "options")
+        if options is not None and not definition.get("allowCustomValue"):
             for element in typed:
-                if _java_str(element) not in values:
-                    raise _Invalid(f"it must match the values `[{', '.join(values)}]`")
+                if _java_str(element) not in options:
+                    raise _Invalid(f"it must match the values `[{', '.join(options)}]`")
     elif type_name == "EMAIL":
         if not _EMAIL_RE.fullmatch(typed):
             raise _Invalid("The input must be a valid email")
@@ -768,7 +768,7 @@ def typed_value(type_name: str, value: Any, definition: Mapping[str, Any], *, fi
 class _Resolver:
     """Resolve every declared input once, dependencies first (spec §5.3)."""
 
-    def __init__(self, definitions: list[Mapping[str, Any]], submitted: Mapping[str, Any], render: Renderer | None,
+    def __init__(self, definitions: Sequence[Mapping[str, Any]], submitted: Mapping[str, Any], render: Renderer | None,
                  context: Mapping[str, Any] | None, files: _Files, raw: bool):
         self.render = render
         self.context = dict(context or {})
@@ -844,7 +844,7 @@ class _Resolver:
                 result.errors.append(f"Invalid condition: {exc.reason}")
                 result.enabled = False
                 return
-            except Exception as exc:  # the renderer's own errors (undefined variable, syntax...)
+            except Exception as exc:  # noqa: BLE001 - the renderer's own errors (undefined variable, syntax...)
                 result.errors.append(f"Invalid condition: {exc}")
                 result.enabled = False
                 return
@@ -860,7 +860,7 @@ class _Resolver:
             except _Invalid as exc:
                 result.errors.append(_message(ident, f"Cannot render 'expression'. Cause: {exc.reason}", expression))
                 return
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any render error is the input's error
                 result.errors.append(_message(ident, f"Cannot render 'expression'. Cause: {exc}", expression))
                 return
             if not isinstance(choices, (list, tuple)):
@@ -889,7 +889,7 @@ class _Resolver:
                 except _Invalid as exc:
                     result.errors.append(_message(ident, f"Unable to render `defaults`: {exc.reason}", default))
                     return
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - any render error is the input's error
                     result.errors.append(_message(ident, f"Unable to render `defaults`: {exc}", default))
                     return
 
@@ -909,18 +909,18 @@ class _Resolver:
         files = _Files(self.files.store, self.files.namespace, self.files.flow_id, self.files.execution_id,
                        from_defaults=from_defaults)
         try:
-            typed = _coerce(type_name, ident, value, definition, files)
+            typed = _coerce(str(type_name), ident, value, definition, files)
             if isinstance(value, InputFile) and isinstance(typed, str):
                 value = typed  # Kestra reports the stored URI, not the upload
-            _check(type_name, typed, definition, required)
+            _check(str(type_name), typed, definition, required)
         except _Invalid as exc:
             result.errors.append(_message(ident, exc.reason, value))
             return
-        result.value = _to_json(type_name, typed)
+        result.value = _to_json(str(type_name), typed)
 
 
-def evaluate_inputs(definitions: list[dict], submitted: Mapping[str, Any] | None, *, render: Renderer | None = None,
-                    context: dict | None = None, files: FileStore | None = None, namespace: str = "",
+def evaluate_inputs(definitions: list[dict[str, Any]], submitted: Mapping[str, Any] | None, *, render: Renderer | None = None,
+                    context: dict[str, Any] | None = None, files: FileStore | None = None, namespace: str = "",
                     flow_id: str = "", execution_id: str = "", raw: bool = False) -> list[InputResult]:
     """Resolve each declared input and report value, enabled flag, default use and errors, without raising.
 
@@ -931,8 +931,8 @@ def evaluate_inputs(definitions: list[dict], submitted: Mapping[str, Any] | None
     return resolver.run()
 
 
-def resolve_inputs(definitions: list[dict], submitted: dict[str, Any] | None, *, render: Renderer | None = None,
-                   context: dict | None = None, files: FileStore | None = None, namespace: str = "",
+def resolve_inputs(definitions: list[dict[str, Any]], submitted: dict[str, Any] | None, *, render: Renderer | None = None,
+                   context: dict[str, Any] | None = None, files: FileStore | None = None, namespace: str = "",
                    flow_id: str = "", execution_id: str = "", raw: bool = False) -> dict[str, Any]:
     """Type and validate an execution's inputs; return them nested by dotted id, JSON-ready.
 
@@ -968,7 +968,7 @@ def resolve_inputs(definitions: list[dict], submitted: dict[str, Any] | None, *,
 # Flow outputs (spec §6.1)
 # ---------------------------------------------------------------------------------------------------------
 
-def resolve_outputs(definitions: list[dict] | None, rendered: Mapping[str, Any]) -> dict[str, Any]:
+def resolve_outputs(definitions: list[dict[str, Any]] | None, rendered: Mapping[str, Any]) -> dict[str, Any]:
     """Coerce rendered flow output values with the input type parser; FILE values must be ``kestra://`` URIs.
 
     An output whose value is ``None`` is kept as ``None`` when ``required: false`` and is an error otherwise
@@ -1004,7 +1004,7 @@ def resolve_outputs(definitions: list[dict] | None, rendered: Mapping[str, Any])
     return outputs
 
 
-def render_flow_outputs(definitions: list[dict] | None, render: Renderer, context: dict) -> dict[str, Any]:
+def render_flow_outputs(definitions: list[dict[str, Any]] | None, render: Renderer, context: dict[str, Any]) -> dict[str, Any]:
     """Render each output ``value`` (typed rendering), then coerce it with :func:`resolve_outputs`.
 
     Render failures and type failures are reported together in one :class:`InputValidationError`; the
@@ -1021,7 +1021,7 @@ def render_flow_outputs(definitions: list[dict] | None, render: Renderer, contex
             rendered[ident] = _render_deep(raw_value, render, context)
         except _Invalid as exc:
             errors.append((ident, _message(ident, exc.reason, raw_value, "output")))
-        except Exception as exc:  # the renderer's own errors
+        except Exception as exc:  # noqa: BLE001 - the renderer's own errors
             errors.append((ident, _message(ident, f"Unable to render value: {exc}", raw_value, "output")))
     try:
         outputs = resolve_outputs([d for d in definitions or () if input_id(d) in rendered], rendered)
@@ -1100,7 +1100,7 @@ def _check_common(index: int, definition: Any, kind: str) -> tuple[str | None, l
     return ident, violations
 
 
-def validate_definitions(definitions: list[dict] | None) -> list[tuple[str, str]]:
+def validate_definitions(definitions: list[dict[str, Any]] | None) -> list[tuple[str, str]]:
     """Flow-level rules on ``inputs:`` (spec §5.1/§5.2), as ``(path, message)`` pairs; empty when valid.
 
     Per-input rules use the input id as path (Kestra prints them as ``id: message``); id/type shape rules
@@ -1199,7 +1199,7 @@ def _definition_rules(definition: Mapping[str, Any]) -> list[str]:
     return messages
 
 
-def validate_output_definitions(definitions: list[dict] | None) -> list[tuple[str, str]]:
+def validate_output_definitions(definitions: list[dict[str, Any]] | None) -> list[tuple[str, str]]:
     """Flow-level rules on ``outputs:`` (spec §6.1): id pattern, known type, a ``value``, unique ids."""
     if definitions is None:
         return []

@@ -11,8 +11,9 @@ from typing import Any
 
 from . import expressions
 from .attempt import run_attempt
-from .executor import Environment, LogLine, WorkerJob, apply_result, decide
+from .executor import Environment, LogLine, SubflowRequest, WorkerJob, apply_result, apply_subflow_result, decide
 from .flow import Flow, parse_flow
+from .foreachitem import expand
 from .inputs import resolve_inputs
 from .memory_platform import MemoryPlatform
 from .model import Execution
@@ -40,7 +41,7 @@ class MemoryRunContext:
         return expressions.render(value, self.variables)
 
     def render_string(self, value: Any) -> str:
-        return expressions.render_string(value, self.variables)
+        return str(expressions.render_string(value, self.variables))
 
     def log(self, level: str, message: str) -> None:
         self.logs.append({"level": "WARN" if level == "WARNING" else level,
@@ -71,11 +72,15 @@ class MemoryRun:
     logs: list[LogLine] = field(default_factory=list)
     jobs: list[WorkerJob] = field(default_factory=list)
     steps: int = 0
+    #: executions created by Subflow and ForEachItem tasks, in creation order
+    children: list["MemoryRun"] = field(default_factory=list)
+    #: the stores the run's tasks wrote to (files, KV...)
+    platform: MemoryPlatform | None = None
 
-    def runs(self, task_id: str) -> list:
+    def runs(self, task_id: str) -> list[Any]:
         return [r for r in self.execution.task_runs if r.task_id == task_id]
 
-    def run(self, task_id: str):
+    def run(self, task_id: str) -> Any:
         found = self.runs(task_id)
         return found[0] if found else None
 
@@ -100,12 +105,17 @@ def run_job(flow: Flow, job: WorkerJob,
 
 def run(source: str | Flow, inputs: dict[str, Any] | None = None, *, extras: dict[str, Any] | None = None,
         labels: list[dict[str, str]] | None = None, max_steps: int = 100_000,
-        results: list[dict[str, Any]] | None = None) -> MemoryRun:
+        results: list[dict[str, Any]] | None = None,
+        flows: dict[tuple[str, str], str | Flow] | None = None,
+        platform: MemoryPlatform | None = None) -> MemoryRun:
     """Parse (unless given a Flow), create the execution, and step until it ends.
 
     Retry waits are simulated: a step whose only pending work is a timer jumps the clock.
+    Subflow and ForEachItem children are run to their end at once, from ``flows`` (keyed by
+    namespace and flow id); a child flow missing there fails its task as a missing flow does in
+    the database runtime. ``platform`` holds the stores (files, KV...) shared with the children.
     """
-    flow = source if isinstance(source, Flow) else parse_flow(source)
+    flow = expand(source if isinstance(source, Flow) else parse_flow(source))
     execution = Execution.create(flow.namespace, flow.id, flow.revision or 1)
     execution.labels = list(labels or []) + [{"key": "system.correlationId", "value": execution.id}]
     context = {"flow": {"id": flow.id, "namespace": flow.namespace}, "execution": {"id": execution.id},
@@ -116,7 +126,9 @@ def run(source: str | Flow, inputs: dict[str, Any] | None = None, *, extras: dic
     env = Environment(render=expressions.render, extras=dict(extras or {}), is_truthy=expressions.is_truthy,
                       now=lambda: clock[0])
     memory = MemoryRun(flow, execution)
-    platform = MemoryPlatform(flow.namespace, flow.id, execution.id, None, None)
+    platform = (platform.share(namespace=flow.namespace, flow_id=flow.id, execution_id=execution.id)
+                if platform is not None else MemoryPlatform(flow.namespace, flow.id, execution.id, None, None))
+    memory.platform = platform
     pending: list[WorkerJob] = []
     while memory.steps < max_steps:
         memory.steps += 1
@@ -124,6 +136,10 @@ def run(source: str | Flow, inputs: dict[str, Any] | None = None, *, extras: dic
         memory.logs.extend(decision.logs)
         memory.jobs.extend(decision.jobs)
         pending.extend(decision.jobs)
+        if decision.subflows:
+            for request in decision.subflows:
+                _run_subflow(memory, request, flows or {}, platform, extras, clock[0])
+            continue
         if execution.state.is_terminated() and not pending:
             break
         if not pending:
@@ -143,3 +159,30 @@ def run(source: str | Flow, inputs: dict[str, Any] | None = None, *, extras: dic
                 clock[0] = datetime.fromisoformat(run_.internal["retryAt"])
     return memory
 
+
+def _run_subflow(parent: MemoryRun, request: SubflowRequest, flows: dict[tuple[str, str], str | Flow],
+                 platform: MemoryPlatform, extras: dict[str, Any] | None, moment: datetime) -> None:
+    """Create and run one child execution at once, then apply its end to the parent's task run."""
+    source = flows.get((request.namespace, request.flow_id))
+    if source is None:
+        message = f"Unable to find flow '{request.namespace}'.'{request.flow_id}'"
+        parent.logs.append(LogLine("ERROR", message, request.task_id, request.taskrun_id, 0))
+        apply_subflow_result(parent.flow, parent.execution, {"subflow_taskrun_id": request.taskrun_id,
+                                                             "error": message}, moment)
+        return
+    labels = request.labels
+    if isinstance(labels, dict):
+        labels = [{"key": str(k), "value": str(v)} for k, v in labels.items()]
+    # the child reads the parent's files (ForEachItem's batches) and the merge reads its outputs
+    shared = platform.share(related_executions=[*platform.related_executions, parent.execution.id])
+    child = run(source, request.inputs or {}, extras=extras, labels=list(labels or []), flows=flows,
+                platform=shared)
+    parent.children.append(child)
+    platform.executions.append({
+        "id": child.execution.id, "namespace": child.execution.namespace, "flowId": child.execution.flow_id,
+        "state": child.state, "parentId": parent.execution.id, "parentTaskId": request.task_id,
+        "outputs": child.execution.outputs, "startDate": child.execution.state.start_date.isoformat()
+        if child.execution.state.start_date else None})
+    apply_subflow_result(parent.flow, parent.execution, {
+        "subflow_taskrun_id": request.taskrun_id, "execution_id": child.execution.id, "state": child.state,
+        "outputs": child.execution.outputs, "wait": request.wait}, moment)

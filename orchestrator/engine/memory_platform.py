@@ -22,12 +22,14 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 from .errors import CelestraError, TaskFailure
+from .levels import LEVELS, level_at_least
 from .namespaces import check_read
+from .states import TERMINATED
 from .timeutil import parse_duration
 
 __all__ = [
     "KV_KEY_PATTERN", "KV_TYPES", "LEVELS", "KVValue", "MemoryPlatform", "PlatformBase", "glob_regex",
-    "infer_kv_type", "coerce_kv_value", "slugify", "level_at_least", "parse_instant",
+    "infer_kv_type", "coerce_kv_value", "slugify", "level_at_least", "parse_instant", "TERMINATED",
 ]
 
 SCHEME = "kestra://"
@@ -35,8 +37,6 @@ KV_KEY_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 KV_KEY_ERROR = ("Key must start with an alphanumeric character (uppercase or lowercase) and can contain "
                 "alphanumeric characters (uppercase or lowercase), dots (.), underscores (_), and hyphens (-) only.")
 KV_TYPES = ("STRING", "NUMBER", "BOOLEAN", "DATETIME", "DATE", "DURATION", "JSON")
-LEVELS = ("ERROR", "WARN", "INFO", "DEBUG", "TRACE")
-TERMINATED = ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED")
 OUT_OF_SCOPE = "Unable to read file, it is not from the current execution/namespace"
 
 
@@ -51,15 +51,6 @@ def slugify(text: str) -> str:
     value = re.sub(r"[^\w-]", "", value, flags=re.ASCII)
     value = re.sub(r"-{2,}", "-", value).strip("-")
     return value.lower()
-
-
-def level_at_least(level: str, minimum: str) -> bool:
-    """``level`` is as severe as ``minimum`` or more (ERROR > WARN > INFO > DEBUG > TRACE)."""
-    level = "WARN" if level == "WARNING" else (level or "INFO").upper()
-    minimum = "WARN" if minimum == "WARNING" else (minimum or "INFO").upper()
-    if level not in LEVELS or minimum not in LEVELS:
-        return True
-    return LEVELS.index(level) <= LEVELS.index(minimum)
 
 
 def parse_instant(value: Any) -> datetime | None:
@@ -570,6 +561,15 @@ class PlatformBase:
     def secret(self, key: str, namespace: str | None = None) -> str:
         raise NotImplementedError
 
+    def set_trigger_disabled(self, namespace: str, flow_id: str, trigger_id: str, disabled: bool) -> None:
+        """Enable or disable a trigger of a flow (Toggle); raises TaskFailure when it does not exist."""
+        raise NotImplementedError
+
+    def child_outputs(self, parent_task_id: str) -> list[dict[str, Any]]:
+        """Flow outputs of the executions created by task ``parent_task_id`` of the current
+        execution, in creation order (ForEachItem's merge)."""
+        raise NotImplementedError
+
 
 def _python_charset(charset: str) -> str:
     import codecs
@@ -597,7 +597,8 @@ class MemoryPlatform(PlatformBase):
                  namespace_files: dict[tuple[str, str], bytes] | None = None,
                  logs: list[dict[str, Any]] | None = None, executions: list[dict[str, Any]] | None = None,
                  metrics: list[dict[str, Any]] | None = None, secrets: dict[Any, str] | None = None,
-                 related_executions: Iterable[str] = (), allowed_paths: Iterable[str] = ()):
+                 related_executions: Iterable[str] = (), allowed_paths: Iterable[str] = (),
+                 triggers: dict[tuple[str, str, str], bool] | None = None):
         super().__init__(namespace, flow_id, execution_id, task_id, taskrun_id, related_executions=related_executions)
         self.files: dict[str, bytes] = files if files is not None else {}
         self.kv: dict[tuple[str, str], KVValue] = kv if kv is not None else {}
@@ -607,18 +608,30 @@ class MemoryPlatform(PlatformBase):
         self.metrics: list[dict[str, Any]] = metrics if metrics is not None else []
         self.secrets: dict[Any, str] = secrets if secrets is not None else {}
         self.allowed_paths = list(allowed_paths)
+        #: (namespace, flow id, trigger id) -> disabled, for the triggers that exist
+        self.triggers: dict[tuple[str, str, str], bool] = triggers if triggers is not None else {}
 
     def share(self, **binding: Any) -> "MemoryPlatform":
         """Another platform on the same stores, bound to another task run/execution."""
         params = {"namespace": self.namespace, "flow_id": self.flow_id, "execution_id": self.execution_id,
-                  "task_id": self.task_id, "taskrun_id": self.taskrun_id, **binding}
+                  "task_id": self.task_id, "taskrun_id": self.taskrun_id,
+                  "related_executions": self.related_executions, **binding}
         return MemoryPlatform(**params, files=self.files, kv=self.kv, namespace_files=self.namespace_files,
                               logs=self.logs, executions=self.executions, metrics=self.metrics,
-                              secrets=self.secrets, related_executions=self.related_executions,
-                              allowed_paths=self.allowed_paths)
+                              secrets=self.secrets, allowed_paths=self.allowed_paths, triggers=self.triggers)
 
     def allowed_local_paths(self) -> list[str]:
         return self.allowed_paths
+
+    def set_trigger_disabled(self, namespace: str, flow_id: str, trigger_id: str, disabled: bool) -> None:
+        key = (namespace, flow_id, trigger_id)
+        if key not in self.triggers:
+            raise TaskFailure(f"Trigger '{trigger_id}' not found in flow '{namespace}'.'{flow_id}'")
+        self.triggers[key] = disabled
+
+    def child_outputs(self, parent_task_id: str) -> list[dict[str, Any]]:
+        return [dict(e.get("outputs") or {}) for e in self.executions
+                if e.get("parentId") == self.execution_id and e.get("parentTaskId") == parent_task_id]
 
     # storage
     def _storage_put(self, path: str, content: bytes) -> None:
@@ -756,22 +769,25 @@ class MemoryPlatform(PlatformBase):
         raise TaskFailure(f"Cannot find secret for key '{key}'.")
 
 
+_platform_factory: Callable[[Any], PlatformBase] | None = None
+
+
+def set_platform_factory(factory: Callable[[Any], PlatformBase] | None) -> None:
+    """The runtime registers how a run context that carries no platform gets one (the database
+    platform); the engine never imports the runtime."""
+    global _platform_factory
+    _platform_factory = factory
+
+
 def platform_of(ctx: Any) -> PlatformBase:
-    """``ctx.platform``; worker contexts that do not carry one get the database platform built from them."""
-    platform = getattr(ctx, "platform", None)
+    """``ctx.platform``; a context that carries none gets one from the registered factory."""
+    platform: PlatformBase | None = getattr(ctx, "platform", None)
     if platform is not None:
         return platform
-    factory: Callable[[Any], PlatformBase] | None = None
-    try:
-        from orchestrator.runtime.platform import Platform  # noqa: PLC0415 - optional, needs Django
-
-        factory = Platform.for_context
-    except Exception:  # noqa: BLE001 - no Django: pure runs must give their context a platform
-        factory = None
-    if factory is None:
+    if _platform_factory is None:
         raise TaskFailure("This task needs the platform services (storage, KV, logs), "
                           "which this run context does not provide")
-    platform = factory(ctx)
+    platform = _platform_factory(ctx)
     try:
         ctx.platform = platform
     except AttributeError:  # pragma: no cover - read-only contexts

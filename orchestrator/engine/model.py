@@ -55,7 +55,7 @@ class State:
     def from_json(cls, data: dict[str, Any] | None) -> "State":
         if not data:
             return cls.new()
-        return cls(data["current"], [(h["state"], parse_iso(h["date"])) for h in data.get("histories", [])])
+        return cls(data["current"], [(h["state"], _required_date(h["date"])) for h in data.get("histories", [])])
 
 
 @dataclass
@@ -194,3 +194,10 @@ class Execution:
         for label in self.labels:
             out.setdefault(label["key"], label["value"])
         return out
+
+
+def _required_date(value: Any) -> datetime:
+    moment = parse_iso(value)
+    if moment is None:
+        raise ValueError(f"a state history entry has no date: {value!r}")
+    return moment

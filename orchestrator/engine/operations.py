@@ -26,13 +26,6 @@ from .ids import new_id
 from .model import Execution, State, TaskRun
 from .timeutil import now as utcnow
 
-CORE = "io.kestra.plugin.core."
-PAUSE = CORE + "flow.Pause"
-WORKING_DIRECTORY = CORE + "flow.WorkingDirectory"
-#: flowables whose children of one value run side by side (no plan order between them)
-PARALLEL_TYPES = frozenset({CORE + "flow.Parallel", CORE + "flow.EachParallel"})
-DAG = CORE + "flow.Dag"
-
 RESTARTED_LABEL = "system.restarted"
 REPLAY_LABEL = "system.replay"
 REPLAYED_LABEL = "system.replayed"
@@ -70,7 +63,7 @@ def _is_flowable(task: Any | None) -> bool:
 
 def _restarts_as_a_whole(task: Any | None) -> bool:
     """A task run that restarts as one unit (RESTARTED, its children dropped): runnables and WorkingDirectory."""
-    return not _is_flowable(task) or task.type == WORKING_DIRECTORY
+    return task is None or not task.is_flowable or bool(task.plugin.restarts_as_a_whole)
 
 
 def with_label(labels: list[dict[str, str]], key: str, value: str = "true") -> list[dict[str, str]]:
@@ -189,7 +182,8 @@ def _sections(flow: Any, parent: TaskRun | None) -> list[tuple[str, list[Any]]]:
     if task is None:
         return []
     out: list[tuple[str, list[Any]]] = []
-    main_kind = "par" if task.type in PARALLEL_TYPES else "seq"
+    # children of one value that run side by side have no plan order between them
+    main_kind = "par" if task.plugin.runs_children_in_parallel else "seq"
     for name, shape in task.plugin.task_fields.items():
         if name in ("errors", "finally"):
             continue
@@ -295,7 +289,7 @@ def restart(flow: Any, execution: Execution, *, revision: int | None = None,
     dropped: set[str] = set()
     for run_id in to_restart:
         task = _task(flow, runs[run_id].task_id)
-        if task is not None and task.type == WORKING_DIRECTORY:
+        if task is not None and task.plugin.restarts_as_a_whole:
             dropped |= _descendants(index, [run_id])
     handlers = _handler_task_ids(flow)
     dropped |= {r.id for r in out.task_runs if r.task_id in handlers}
@@ -353,7 +347,7 @@ def replay(flow: Any, execution: Execution, taskrun_id: str | None = None, *, re
         dropped = successors(flow, execution, taskrun_id) - to_restart
         for run_id in to_restart:
             task = _task(flow, index.by_id[run_id].task_id)
-            if task is not None and task.type == WORKING_DIRECTORY:
+            if task is not None and task.plugin.restarts_as_a_whole:
                 dropped |= _descendants(index, [run_id])
         _restart_runs(flow, {r.id: r for r in out.task_runs}, to_restart, moment)
         out.task_runs = [r for r in out.task_runs if r.id not in dropped]
@@ -417,7 +411,7 @@ def mark_as(flow: Any, execution: Execution, taskrun_id: str, state: str, *, now
             run.internal = {}
             continue
         run.state = _append(run.state, state, moment)
-        if task is not None and task.type == PAUSE:
+        if task is not None and task.plugin.pauses:
             if resumed or task.props.get("onResume") is not None:
                 run.outputs = _resumed_outputs(run, state, inputs)
             if not task.props.get("tasks"):
@@ -461,7 +455,7 @@ def paused_run(flow: Any, execution: Execution) -> tuple[TaskRun, Any] | None:
 def resume_definitions(flow: Any, execution: Execution) -> list[dict[str, Any]]:
     """The ``onResume`` input definitions of the paused Pause task (empty for a manual pause)."""
     found = paused_run(flow, execution)
-    if found is None or found[1] is None or found[1].type != PAUSE:
+    if found is None or found[1] is None or not found[1].plugin.pauses:
         return []
     return list(found[1].props.get("onResume") or [])
 

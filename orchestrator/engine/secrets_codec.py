@@ -3,13 +3,13 @@
 Kestra encrypts SECRET input values with ``kestra.encryption.secret-key`` (AES/GCM/NoPadding, a random
 12-byte IV written before the cipher text, a 128-bit tag, the whole base64-encoded), stores them
 encrypted in the execution, decrypts them when a task renders its properties, and replaces their
-values by a mask in the task's logs. Celestra does the same with the key of
-``settings.CELESTRA["ENCRYPTION_KEY"]``, else the environment variable ``CELESTRA_ENCRYPTION_KEY``.
+values by a mask in the task's logs. Celestra does the same with the key its runtime provides
+(:func:`set_key_provider`: ``settings.CELESTRA["ENCRYPTION_KEY"]``, from ``CELESTRA_ENCRYPTION_KEY``).
 
 A key of 16, 24 or 32 bytes (UTF-8) is used as is, like Kestra does; any other key is stretched with
 SHA-256 to a 32-byte key (Kestra refuses such keys).
 
-Nothing here needs Django: the settings are read only when Django is configured.
+Nothing here imports Django: the Django apps register the key provider when they are ready.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import hashlib
 import os
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .errors import CelestraError, InputValidationError
 
@@ -27,7 +27,7 @@ __all__ = [
     "ENCRYPTED_TYPE", "MASK", "NOT_CONFIGURED", "EncryptionNotConfigured", "SecretMasker",
     "configured_key", "decrypt", "decrypt_encrypted_values", "decrypt_secret_inputs", "encrypt",
     "encrypt_secret_inputs", "encrypt_secret_outputs", "encrypted_string", "is_configured", "key_override",
-    "set_key_override",
+    "set_key_override", "set_key_provider",
 ]
 
 NOT_CONFIGURED = "Unable to use a `SECRET` input/output as encryption is not configured"
@@ -35,7 +35,6 @@ NOT_CONFIGURED = "Unable to use a `SECRET` input/output as encryption is not con
 MASK = "********"
 #: ``EncryptedString`` outputs (Request ``encryptBody``): ``{"type": ENCRYPTED_TYPE, "value": "<base64>"}``.
 ENCRYPTED_TYPE = "io.kestra.datatype:aes_encrypted"
-ENV_KEY = "CELESTRA_ENCRYPTION_KEY"
 _IV_LENGTH = 12
 
 
@@ -76,18 +75,17 @@ def key_override(key: str | None) -> Iterator[None]:
             _override = saved
 
 
-def _settings_key() -> str | None:
-    try:
-        from django.conf import settings
-    except ImportError:  # pragma: no cover - Django is a dependency of the project
-        return None
-    try:
-        if not settings.configured:
-            return None
-        conf = getattr(settings, "CELESTRA", None) or {}
-    except Exception:  # noqa: BLE001 - settings that cannot load mean "not configured here"
-        return None
-    value = conf.get("ENCRYPTION_KEY") if isinstance(conf, Mapping) else None
+_provider: Callable[[], str | None] | None = None
+
+
+def set_key_provider(provider: Callable[[], str | None] | None) -> None:
+    """Where the configured key comes from (the runtime reads its settings); ``None``: nowhere."""
+    global _provider
+    _provider = provider
+
+
+def _provided_key() -> str | None:
+    value = _provider() if _provider is not None else None
     return str(value) if value else None
 
 
@@ -95,7 +93,7 @@ def configured_key() -> str | None:
     """The encryption key in use, or ``None`` when encryption is not configured."""
     if not isinstance(_override, _Unset):
         return _override or None
-    return _settings_key() or os.environ.get(ENV_KEY) or None
+    return _provided_key()
 
 
 def is_configured() -> bool:
@@ -133,7 +131,7 @@ def decrypt(token: str, key: str | bytes | None = None) -> str:
     if len(raw) <= _IV_LENGTH:
         raise CelestraError("Unable to decrypt the value: it is too short")
     try:
-        return aes.decrypt(raw[:_IV_LENGTH], raw[_IV_LENGTH:], None).decode("utf-8")
+        return str(aes.decrypt(raw[:_IV_LENGTH], raw[_IV_LENGTH:], None).decode("utf-8"))
     except (InvalidTag, ValueError, UnicodeDecodeError):
         raise CelestraError("Unable to decrypt the value: wrong key or corrupted value") from None
 

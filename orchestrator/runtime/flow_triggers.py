@@ -29,10 +29,11 @@ from orchestrator.engine.conditions import (
 )
 from orchestrator.engine.errors import CelestraError, InputValidationError
 from orchestrator.engine.timeutil import now as utcnow
+from orchestrator.plugins.core.trigger import Flow as FlowTrigger
 
 log = logging.getLogger("celestra.triggers")
 
-FLOW_TRIGGER = "io.kestra.plugin.core.trigger.Flow"
+FLOW_TRIGGER = FlowTrigger.type
 #: Kestra's default ``states`` of a Flow trigger: the terminal states and PAUSED
 DEFAULT_STATES = frozenset(states.TERMINATED | {states.PAUSED})
 CORRELATION_ID = "system.correlationId"
@@ -54,7 +55,7 @@ def fire_flow_triggers(execution_id: str, state: str | None = None) -> list[str]
     """
     try:
         return _fire(execution_id, state)
-    except Exception:  # noqa: BLE001 - never raise into the executor
+    except Exception:
         log.exception("flow triggers: evaluation failed for execution %s", execution_id)
         return []
 
@@ -82,7 +83,7 @@ def on_state_change(flow: Any, execution: Any, decision: Any) -> None:
                 fire_flow_triggers(execution_id, state=name)
 
         transaction.on_commit(fire)
-    except Exception:  # noqa: BLE001 - never raise into the executor
+    except Exception:
         log.exception("flow triggers: cannot follow the transitions of execution %s", execution.id)
 
 
@@ -172,7 +173,7 @@ def _fire(execution_id: str, state: str | None) -> list[str]:
                                    variables=variables, now=moment)
             try:
                 new_id = _evaluate_trigger(flow, trigger, execution, data, ctx)
-            except Exception as exc:  # noqa: BLE001 - one broken trigger must not stop the others
+            except Exception as exc:
                 log.exception("flow trigger %s.%s/%s failed", flow.namespace, flow.id, trigger.id)
                 trigger_log(flow.namespace, flow.id, trigger.id, "ERROR",
                             f"Flow trigger '{trigger.id}' failed on execution {execution.id}: {exc}")
@@ -305,7 +306,7 @@ def _purge_expired_windows(moment: datetime) -> None:
 
     try:
         TriggerState.objects.exclude(condition_id="").filter(window_end__lt=moment).delete()
-    except Exception:  # noqa: BLE001 - housekeeping only
+    except Exception:
         log.exception("flow triggers: cannot purge expired windows")
 
 
@@ -440,7 +441,7 @@ def create_failed_execution(flow: Any, trigger: Any, spec: dict[str, Any], messa
         with transaction.atomic():
             return _create_unvalidated(flow, {}, dict(trigger.labels or {}), spec, state=states.FAILED,
                                        message=message)
-    except Exception:  # noqa: BLE001 - the error is at least logged
+    except Exception:
         log.exception("trigger %s.%s/%s: cannot create the failed execution", flow.namespace, flow.id, trigger.id)
         return None
 
@@ -454,5 +455,5 @@ def trigger_log(namespace: str, flow_id: str, trigger_id: str, level: str, messa
     try:
         LogEntry.objects.create(namespace=namespace, flow_id=flow_id, trigger_id=trigger_id, level=level,
                                 message=message, timestamp=utcnow())
-    except Exception:  # noqa: BLE001 - logging must not fail the caller
+    except Exception:
         log.exception("cannot store a trigger log line")

@@ -62,7 +62,7 @@ class LocalRuntime:
         while not self._stop.wait(self.sweep_interval):
             try:
                 sweep()
-            except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
+            except Exception:
                 log.exception("sweep failed")
             finally:
                 close_old_connections()

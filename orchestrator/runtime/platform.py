@@ -218,6 +218,24 @@ class Platform(PlatformBase):
             rows = rows.filter(Q(start_date__lte=end) | Q(start_date__isnull=True, created__lte=end))
         return rows
 
+    def set_trigger_disabled(self, namespace: str, flow_id: str, trigger_id: str, disabled: bool) -> None:
+        from orchestrator.engine.errors import TaskFailure
+
+        from .schedules import TriggerNotFound, set_trigger_disabled
+
+        try:
+            set_trigger_disabled(namespace, flow_id, trigger_id, disabled)
+        except TriggerNotFound as exc:
+            raise TaskFailure(str(exc)) from None
+
+    def child_outputs(self, parent_task_id: str) -> list[dict[str, Any]]:
+        from flows_app.models import Execution
+
+        rows = (Execution.objects.filter(parent_id=self.execution_id).order_by("created")
+                .values("internal", "outputs"))
+        return [dict(row["outputs"] or {}) for row in rows
+                if (row["internal"] or {}).get("parentTaskId") == parent_task_id]
+
     def count_executions(self, *, flows: list[tuple[str, str]] | None = None, namespaces: list[str] | None = None,
                          states: list[str] | None = None, start: datetime | None = None,
                          end: datetime | None = None) -> list[dict[str, Any]]:
@@ -274,6 +292,31 @@ class Platform(PlatformBase):
         from .services import Services
 
         return Services(namespace or self.namespace, self.execution_id).secret(key)
+
+    # -- flows (Git sync and push) ---------------------------------------------------------------------
+
+    def flow_sources(self, namespace: str, include_children: bool = False) -> list[dict[str, Any]]:
+        """``{namespace, id, revision, source}`` of the live flows of a namespace (and its children)."""
+        from django.db.models import Q
+
+        from flows_app.models import Flow
+
+        scope = Q(namespace=namespace) | (Q(namespace__startswith=namespace + ".") if include_children else Q(pk=None))
+        rows = Flow.objects.filter(scope, deleted=False).order_by("namespace", "flow_id")
+        return [{"namespace": f.namespace, "id": f.flow_id, "revision": f.revision, "source": f.source} for f in rows]
+
+    def deploy_flow(self, source: str) -> dict[str, Any]:
+        """Validate and save a flow through the deploy service; ``{namespace, id, revision, created, changed}``."""
+        from flows_app.services import deploy_flow
+
+        deployed = deploy_flow(source)
+        return {"namespace": deployed.flow.namespace, "id": deployed.flow.flow_id, "revision": deployed.flow.revision,
+                "created": deployed.created, "changed": deployed.changed}
+
+    def delete_flow(self, namespace: str, flow_id: str) -> None:
+        from flows_app.services import delete_flow
+
+        delete_flow(namespace, flow_id)
 
 
 # --- worker helpers ---------------------------------------------------------------------------------------
@@ -358,5 +401,3 @@ def attempt_log_file(ctx: Any, attempt: int, *, platform: PlatformBase | None = 
     content = format_log_file(getattr(ctx, "logs", []) or [], namespace=ctx.namespace, flow_id=ctx.flow_id,
                               task_id=getattr(ctx, "task_id", None), thread=f"worker-{slugify(str(attempt))}")
     return target.put_file(content, f"attempt{attempt}.log")
-
-

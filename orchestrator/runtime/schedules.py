@@ -38,11 +38,12 @@ from orchestrator.engine.conditions import ConditionContext, ConditionError, all
 from orchestrator.engine.errors import CelestraError
 from orchestrator.engine.timeutil import now as utcnow
 from orchestrator.engine.timeutil import parse_duration
+from orchestrator.plugins.core.trigger import Schedule, ScheduleOnDates
 
 log = logging.getLogger("celestra.scheduler")
 
-SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
-SCHEDULE_ON_DATES = "io.kestra.plugin.core.trigger.ScheduleOnDates"
+SCHEDULE = Schedule.type
+SCHEDULE_ON_DATES = ScheduleOnDates.type
 SCHEDULE_TYPES = (SCHEDULE, SCHEDULE_ON_DATES)
 #: dates skipped at most while looking for one that passes the conditions
 MAX_SKIPS = 1000
@@ -341,7 +342,7 @@ def on_execution_end(execution: Any) -> None:
     """An execution ended: release the lock of the trigger that created it, apply its ``stopAfter``."""
     try:
         _on_execution_end(execution)
-    except Exception:  # noqa: BLE001 - never raise into the executor
+    except Exception:
         log.exception("trigger state update failed for execution %s", execution.id)
 
 
@@ -414,7 +415,7 @@ def ensure_trigger_states(moment: datetime | None = None, force: bool = False) -
                     sync_trigger_states(namespace, flow_id, parsed, moment)
                 synced += 1
             _ensured[(namespace, flow_id)] = (revision, updated)
-        except Exception:  # noqa: BLE001 - an unreadable flow has no usable trigger
+        except Exception:
             log.exception("scheduler: cannot sync the trigger states of %s.%s", namespace, flow_id)
     return synced
 
@@ -428,20 +429,20 @@ def evaluate_schedules(moment: datetime | None = None) -> list[str]:
     moment = moment or utcnow()
     try:
         ensure_trigger_states(moment)
-    except Exception:  # noqa: BLE001 - e.g. tables being flushed by a test
+    except Exception:
         log.exception("scheduler: cannot check the trigger states")
     try:
         due = list(TriggerState.objects.filter(condition_id="", type__in=SCHEDULE_TYPES, disabled=False)
                    .filter(Q(next_execution_date__lte=moment) | Q(backfill__isnull=False))
                    .values_list("pk", flat=True)[:500])
-    except Exception:  # noqa: BLE001 - e.g. tables being flushed by a test
+    except Exception:
         log.exception("scheduler: cannot list the due triggers")
         return []
     created: list[str] = []
     for pk in due:
         try:
             created.extend(_evaluate_one(pk, moment))
-        except Exception:  # noqa: BLE001 - one broken trigger must not stop the others
+        except Exception:
             log.exception("scheduler: trigger state %s failed", pk)
     return created
 

@@ -35,7 +35,7 @@ def check_sla(flow: Any, execution: Any, decision: Any) -> None:
         return
     try:
         _check(flow, execution, decision, slas, utcnow())
-    except Exception:  # noqa: BLE001 - never raise into the executor
+    except Exception:
         log.exception("SLA evaluation failed for execution %s", execution.id)
 
 

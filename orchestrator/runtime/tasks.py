@@ -24,7 +24,6 @@ from orchestrator.celery import EXECUTOR_QUEUE, worker_queue
 from orchestrator.engine import states
 from orchestrator.engine.errors import CelestraError, FlowNotFound
 from orchestrator.engine.executor import LogLine, apply_result, apply_subflow_result, decide
-from orchestrator.engine.foreachitem import ITEMS as FOR_EACH_ITEM_ITEMS
 
 from . import hooks, store
 from .environment import engine_environment
@@ -64,7 +63,7 @@ def run_task(self, job: dict[str, Any]) -> None:
                 models.PendingResult.objects.create(execution_id=execution_id, payload=result)
                 enqueue_advance(execution_id)
             return
-        except Exception:  # noqa: BLE001 - hand the result to the executor rather than lose it
+        except Exception:
             log.exception("inline step of %s failed; sending the result to the executor", execution_id)
     advance_execution.apply_async(args=[execution_id, result], queue=EXECUTOR_QUEUE)
 
@@ -79,6 +78,9 @@ def sweep() -> int:
     from .schedules import evaluate_schedules
 
     evaluate_schedules(moment)
+    from .polling import evaluate_polling
+
+    evaluate_polling(moment)
     return len(due)
 
 
@@ -227,7 +229,7 @@ def _create_subflows(row, execution, decision) -> list:
                     revision=revision, trigger=trigger, parent_id=execution.id, inherited_labels=inherited,
                     internal={"parentTaskRunId": request.taskrun_id, "parentTaskId": request.task_id,
                               # ForEachItem follows its children's ends even without waiting
-                              "wait": request.wait or request.task_type == FOR_EACH_ITEM_ITEMS})
+                              "wait": request.wait or request.follow_children})
         except CelestraError as exc:
             message = str(exc)
             if isinstance(exc, FlowNotFound) or "Unable to find flow" in message:

@@ -18,6 +18,7 @@ from orchestrator.engine.attempt import run_attempt
 from orchestrator.engine.errors import CelestraError, TaskKilled
 from orchestrator.engine.ids import new_id
 from orchestrator.engine.timeutil import iso, now
+from orchestrator.plugins.core.flow import WorkingDirectory
 
 from .environment import static_extras
 from .flows import get_flow
@@ -27,7 +28,7 @@ from .services import Services
 log = logging.getLogger("celestra.worker")
 WORKER_ID = f"{socket.gethostname()}"
 LEVELS = ("ERROR", "WARN", "INFO", "DEBUG", "TRACE")
-WORKING_DIRECTORY = "io.kestra.plugin.core.flow.WorkingDirectory"
+WORKING_DIRECTORY = WorkingDirectory.type
 
 
 class WorkerRunContext:
@@ -121,7 +122,7 @@ class WorkerRunContext:
                          task_id=self.task_id, taskrun_id=self.taskrun_id, attempt_number=self.job.get("attempt"),
                          timestamp=parse_ts(line["timestamp"]), level=line["level"], message=line["message"])
                 for line in batch])
-        except Exception:  # noqa: BLE001 - the lines stay in the result rather than be lost
+        except Exception:
             log.warning("live logs of %s could not be written; they go with the result", self.taskrun_id,
                         exc_info=True)
             return

@@ -1,7 +1,6 @@
 """Flow triggers (spec §7.4) through the running executor: conditions, preconditions, windows, states."""
 from __future__ import annotations
 
-import inspect
 import textwrap
 import time
 import uuid
@@ -11,7 +10,6 @@ import pytest
 from flows_app import models
 from flows_app.services import create_execution, deploy_flow, load_execution, wait_for
 from orchestrator.engine import states
-from orchestrator.runtime import hooks
 from orchestrator.runtime.flow_triggers import clear_registry, fire_flow_triggers
 from orchestrator.runtime.flows import clear_cache
 
@@ -22,25 +20,6 @@ def ns(runtime, transactional_db) -> str:
     clear_cache()
     clear_registry()
     return f"company.ft{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def transitions(monkeypatch):
-    """Non-terminal transitions reach Flow triggers through ``hooks.after_decision``."""
-    if "on_state_change" not in inspect.getsource(hooks.after_decision):
-        from tests.conftest import services_mode
-
-        if services_mode():  # the executor runs in other processes: nothing to patch here
-            pytest.skip("hooks.after_decision does not call flow_triggers.on_state_change")
-        from orchestrator.runtime.flow_triggers import on_state_change
-
-        original = hooks.after_decision
-
-        def after_decision(flow, execution, decision):
-            original(flow, execution, decision)
-            on_state_change(flow, execution, decision)
-
-        monkeypatch.setattr(hooks, "after_decision", after_decision)
 
 
 def deploy(namespace: str, flow_id: str, body: str):
@@ -63,8 +42,24 @@ def wait_executions(namespace: str, flow_id: str, count: int = 1, timeout: float
         time.sleep(0.05)
 
 
-def settle(seconds: float = 1.0) -> None:
-    time.sleep(seconds)
+def evaluate_again(execution_id: str) -> list[str]:
+    """The Flow-trigger evaluation of an ended execution, run here and now on the same data as the
+    runtime's: a test asserts on what it creates instead of sleeping and seeing nothing."""
+    return fire_flow_triggers(execution_id)
+
+
+def wait_until(condition, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not seen after {timeout}s: {what}")
+        time.sleep(0.05)
+
+
+def window_results(namespace: str, condition_id: str) -> dict | None:
+    row = models.TriggerState.objects.filter(namespace=namespace, flow_id="listener",
+                                             condition_id=condition_id).first()
+    return None if row is None else row.results
 
 
 def run(namespace: str, flow_id: str, **kwargs):
@@ -157,8 +152,9 @@ def test_conditions_not_met_create_nothing(ns):
           - type: io.kestra.plugin.core.condition.ExecutionStatus
             in: [SUCCESS]
     """)
-    assert run(ns, "failing").state.current == states.FAILED
-    settle()
+    failing = run(ns, "failing")
+    assert failing.state.current == states.FAILED
+    assert evaluate_again(failing.id) == []
     assert executions_of(ns, "listener") == []
 
 
@@ -183,8 +179,8 @@ def test_a_flow_never_triggers_itself_and_missing_required_inputs_do_not_block(n
     """)
     run(ns, "upstream")
     (listener_id,) = wait_executions(ns, "listener")
-    settle()
-    assert len(executions_of(ns, "listener")) == 1  # its own SUCCESS did not trigger it again
+    assert evaluate_again(listener_id) == []  # its own SUCCESS does not trigger it again
+    assert len(executions_of(ns, "listener")) == 1
     assert load_execution(listener_id).state.current == states.SUCCESS
 
 
@@ -210,7 +206,7 @@ def test_default_states_are_terminal_ones(ns):
     assert sorted(load_execution(i).trigger["variables"]["state"] for i in ids) == ["FAILED", "SUCCESS"]
 
 
-def test_states_include_non_terminal_transitions(ns, transitions):
+def test_states_include_non_terminal_transitions(ns):
     deploy(ns, "paused", """
     tasks:
       - id: pause
@@ -274,17 +270,17 @@ def test_preconditions_wait_for_every_upstream_then_reset(ns):
                             "    message: hi\n")
     deploy(ns, "listener", PRECONDITIONS.format(ns=ns))
     run(ns, "a")
-    run(ns, "a")
-    settle()
+    second_a = run(ns, "a")
+    expected = {"condition_1": True, "condition_3_prod_only": True}
+    wait_until(lambda: window_results(ns, "both_done") == expected, f"window {expected}")
+    assert evaluate_again(second_a.id) == []
     assert executions_of(ns, "listener") == []
-    window = models.TriggerState.objects.get(namespace=ns, flow_id="listener", condition_id="both_done")
-    assert window.results == {"condition_1": True, "condition_3_prod_only": True}
     run(ns, "b")
     wait_executions(ns, "listener", 1)
     assert not models.TriggerState.objects.filter(namespace=ns, condition_id="both_done").exists()  # reset
-    run(ns, "b")
-    settle()
-    assert len(executions_of(ns, "listener")) == 1  # both are needed again
+    second_b = run(ns, "b")
+    assert evaluate_again(second_b.id) == []  # both are needed again
+    assert len(executions_of(ns, "listener")) == 1
 
 
 def test_preconditions_filters_keep_unmatched_executions_out(ns):
@@ -293,11 +289,10 @@ def test_preconditions_filters_keep_unmatched_executions_out(ns):
                     "    message: hi\n")
     deploy(ns, "listener", PRECONDITIONS.format(ns=ns))
     run(ns, "a")  # no env label: the where filter cannot be evaluated (logged), the flows entry matches
-    settle(0.5)
-    window = models.TriggerState.objects.get(namespace=ns, flow_id="listener", condition_id="both_done")
-    assert window.results == {"condition_1": True}
-    assert models.LogEntry.objects.filter(namespace=ns, flow_id="listener", level="WARN",
-                                          message__contains="condition_3_prod_only").exists()
+    wait_until(lambda: window_results(ns, "both_done") == {"condition_1": True}, "window {condition_1: True}")
+    wait_until(lambda: models.LogEntry.objects.filter(namespace=ns, flow_id="listener", level="WARN",
+                                                      message__contains="condition_3_prod_only").exists(),
+               "a WARN log naming condition_3_prod_only")
     run(ns, "b")  # b satisfies its flows entry and the filter: all three are met
     wait_executions(ns, "listener", 1)
 
@@ -332,8 +327,8 @@ def test_multiple_condition_without_reset_fires_on_each_new_match(ns):
                 namespace: {ns}
                 flowId: b
     """)
-    run(ns, "a")
-    settle(0.5)
+    first_a = run(ns, "a")
+    assert evaluate_again(first_a.id) == []
     assert executions_of(ns, "listener") == []
     run(ns, "b")
     wait_executions(ns, "listener", 1)
@@ -365,8 +360,8 @@ def test_disabled_trigger_state_and_stop_after(ns):
         time.sleep(0.05)
         state.refresh_from_db()
     assert state.disabled  # stopAfter: the listener's execution ended FAILED
-    run(ns, "upstream")
-    settle()
+    again = run(ns, "upstream")
+    assert evaluate_again(again.id) == []  # the trigger is disabled
     assert len(executions_of(ns, "listener")) == 1
 
 
@@ -396,7 +391,6 @@ def test_unrenderable_inputs_are_logged_and_create_nothing(ns):
             flowId: upstream
     """)
     run(ns, "upstream")
-    settle()
+    wait_until(lambda: models.LogEntry.objects.filter(namespace=ns, flow_id="listener", trigger_id="after",
+                                                      level="WARN").exists(), "a WARN log of trigger 'after'")
     assert executions_of(ns, "listener") == []
-    assert models.LogEntry.objects.filter(namespace=ns, flow_id="listener", trigger_id="after",
-                                          level="WARN").exists()

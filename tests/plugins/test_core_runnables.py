@@ -1,106 +1,45 @@
-"""Runnable core tasks, run against a fake RunContext (no worker, no expression engine)."""
+"""Runnable core tasks, run in a real run context on the in-memory platform (no worker, no database)."""
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 import pytest
 
 from orchestrator.engine import plugins
-from orchestrator.engine.errors import IllegalVariableEvaluation, TaskFailure
+from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.flow import Task, parse_flow
 from orchestrator.engine.truthy import is_truthy
-
-_EXPRESSION = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
-
-
-class FakeContext:
-    """Just enough of the RunContext protocol: ``{{ dotted.name }}`` lookups in ``variables``."""
-
-    task_id = "t"
-    execution_id = "e"
-    namespace = "company.team"
-    flow_id = "f"
-
-    def __init__(self, **variables: Any):
-        self.variables = variables
-        self.logs: list[tuple[str, str]] = []
-        self.metrics: list[tuple[str, str, float, dict | None]] = []
-        self.slept: list[float] = []
-
-    def _lookup(self, name: str) -> Any:
-        value: Any = self.variables
-        for part in name.split("."):
-            if not isinstance(value, dict) or part not in value:
-                raise IllegalVariableEvaluation(f"Unable to find `{name}`")
-            value = value[part]
-        return value
-
-    def render(self, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: self.render(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.render(v) for v in value]
-        if isinstance(value, str):
-            lone = _EXPRESSION.fullmatch(value.strip())
-            if lone:
-                return self._lookup(lone.group(1))
-            return _EXPRESSION.sub(lambda m: self._text(self._lookup(m.group(1))), value)
-        return value
-
-    def render_string(self, value: Any) -> str:
-        return self._text(self.render(value))
-
-    @staticmethod
-    def _text(value: Any) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, (dict, list)):
-            return json.dumps(value)
-        return str(value)
-
-    def log(self, level: str, message: str) -> None:
-        self.logs.append((level, message))
-
-    def metric(self, kind: str, name: str, value: float, tags: dict[str, str] | None = None) -> None:
-        self.metrics.append((kind, name, value, tags))
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-
+from orchestrator.testing import TaskContext
 
 def task(body: str) -> Task:
     """Parse one task the way the executor hands it to a worker (defaults filled in)."""
     return parse_flow("id: f\nnamespace: company.team\ntasks:\n  - id: t\n" + body).tasks[0]
 
 
-def run(body: str, ctx: FakeContext) -> Any:
+def run(body: str, ctx: TaskContext) -> Any:
     return task(body).instance().run(ctx)
 
 
 class TestLog:
     def test_message_at_default_level(self):
-        ctx = FakeContext(inputs={"who": "world"})
+        ctx = TaskContext(inputs={"who": "world"})
         assert run("    type: io.kestra.plugin.core.log.Log\n    message: Hello {{ inputs.who }}\n", ctx) is None
         assert ctx.logs == [("INFO", "Hello world")]
 
     def test_each_item_of_a_list_at_a_rendered_level(self):
-        ctx = FakeContext(level="warn")
+        ctx = TaskContext(level="warn")
         run("    type: io.kestra.core.tasks.log.Log\n    level: \"{{ level }}\"\n    message:\n      - one\n      - two\n", ctx)
         assert ctx.logs == [("WARN", "one"), ("WARN", "two")]
 
     def test_unknown_level_fails(self):
         with pytest.raises(TaskFailure, match="Invalid log level 'LOUD'"):
             run("    type: io.kestra.plugin.core.log.Log\n    message: x\n    level: \"{{ level }}\"\n",
-                FakeContext(level="loud"))
+                TaskContext(level="loud"))
 
 
 class TestReturnAndEcho:
     def test_return_value_and_metrics(self):
-        ctx = FakeContext(taskrun={"id": "abc"})
+        ctx = TaskContext(taskrun={"id": "abc"})
         assert run("    type: io.kestra.plugin.core.debug.Return\n    format: \"id={{ taskrun.id }}\"\n", ctx) == \
             {"value": "id=abc"}
         (counter, timer) = ctx.metrics
@@ -108,69 +47,69 @@ class TestReturnAndEcho:
         assert timer[0:2] == ("timer", "duration") and timer[2] >= 0
 
     def test_return_without_format(self):
-        assert run("    type: io.kestra.plugin.core.debug.Return\n", FakeContext()) == {"value": None}
+        assert run("    type: io.kestra.plugin.core.debug.Return\n", TaskContext()) == {"value": None}
 
     def test_echo_logs_at_level(self):
-        ctx = FakeContext(x=1)
+        ctx = TaskContext(x=1)
         run("    type: io.kestra.core.tasks.debugs.Echo\n    format: \"x={{ x }}\"\n    level: ERROR\n", ctx)
         assert ctx.logs == [("ERROR", "x=1")]
 
 
 class TestOutputValues:
     def test_values_are_rendered_with_types_kept(self):
-        ctx = FakeContext(inputs={"n": 3, "name": "a"})
+        ctx = TaskContext(inputs={"n": 3, "name": "a"})
         outputs = run("    type: io.kestra.plugin.core.output.OutputValues\n    values:\n      n: \"{{ inputs.n }}\"\n"
                       "      text: \"name={{ inputs.name }}\"\n      nested: [\"{{ inputs.n }}\"]\n", ctx)
         assert outputs == {"values": {"n": 3, "text": "name=a", "nested": [3]}}
 
     def test_no_values(self):
-        assert run("    type: io.kestra.plugin.core.output.OutputValues\n", FakeContext()) == {"values": {}}
+        assert run("    type: io.kestra.plugin.core.output.OutputValues\n", TaskContext()) == {"values": {}}
 
 
 class TestSleep:
     @pytest.mark.parametrize("duration, seconds", [("PT2S", 2.0), ("PT1M30S", 90.0), ("PT0.5S", 0.5)])
     def test_sleeps_for_the_duration(self, duration, seconds):
-        ctx = FakeContext()
+        ctx = TaskContext()
         run(f"    type: io.kestra.plugin.core.flow.Sleep\n    duration: {duration}\n", ctx)
         assert ctx.slept == [seconds]
 
     def test_rendered_duration(self):
-        ctx = FakeContext(inputs={"d": "PT3S"})
+        ctx = TaskContext(inputs={"d": "PT3S"})
         run("    type: io.kestra.plugin.core.flow.Sleep\n    duration: \"{{ inputs.d }}\"\n", ctx)
         assert ctx.slept == [3.0]
 
     def test_bad_rendered_duration_fails(self):
         with pytest.raises(TaskFailure, match="Invalid duration"):
-            run("    type: io.kestra.plugin.core.flow.Sleep\n    duration: \"{{ d }}\"\n", FakeContext(d="soon"))
+            run("    type: io.kestra.plugin.core.flow.Sleep\n    duration: \"{{ d }}\"\n", TaskContext(d="soon"))
 
 
 class TestFail:
     def test_fails_without_condition(self):
         with pytest.raises(TaskFailure, match="^Task failure$"):
-            run("    type: io.kestra.plugin.core.execution.Fail\n", FakeContext())
+            run("    type: io.kestra.plugin.core.execution.Fail\n", TaskContext())
 
     @pytest.mark.parametrize("value", ["true", "1", "yes", "anything", " TRUE "])
     def test_fails_when_condition_truthy(self, value):
         with pytest.raises(TaskFailure, match="^boom a$"):
             run("    type: io.kestra.core.tasks.executions.Fail\n    condition: \"{{ c }}\"\n"
-                "    errorMessage: \"boom {{ who }}\"\n", FakeContext(c=value, who="a"))
+                "    errorMessage: \"boom {{ who }}\"\n", TaskContext(c=value, who="a"))
 
     @pytest.mark.parametrize("value", ["false", "FALSE", "0", "-0", "", "  ", None, False])
     def test_succeeds_when_condition_falsy(self, value):
         assert run("    type: io.kestra.plugin.core.execution.Fail\n    condition: \"{{ c }}\"\n",
-                   FakeContext(c=value)) is None
+                   TaskContext(c=value)) is None
 
 
 class TestAssert:
     def test_all_true(self):
-        ctx = FakeContext(a="ok", b=1)
+        ctx = TaskContext(a="ok", b=1)
         assert run("    type: io.kestra.plugin.core.execution.Assert\n    conditions:\n      - \"{{ a }}\"\n"
                    "      - \"{{ b }}\"\n", ctx) is None
         assert ctx.metrics == [("counter", "success", 2.0, None), ("counter", "failed", 0.0, None)]
         assert ctx.logs == []
 
     def test_failures_are_counted_logged_and_fail_the_task(self):
-        ctx = FakeContext(a="false", b="0")
+        ctx = TaskContext(a="false", b="0")
         with pytest.raises(TaskFailure) as caught:
             run("    type: io.kestra.plugin.core.execution.Assert\n    conditions:\n      - \"{{ a }}\"\n"
                 "      - \"{{ b }}\"\n      - \"{{ missing }}\"\n      - ok\n    errorMessage: \"see {{ a }}\"\n", ctx)
@@ -182,7 +121,7 @@ class TestAssert:
     def test_single_failure_message(self):
         with pytest.raises(TaskFailure, match="^1 assertion failed!$"):
             run("    type: io.kestra.plugin.core.execution.Assert\n    conditions: [\"{{ a }}\"]\n",
-                FakeContext(a=""))
+                TaskContext(a=""))
 
 
 @pytest.mark.parametrize("value, expected", [

@@ -115,7 +115,8 @@ def test_postgres_fetch_types_and_value_conversion(pg_url: str) -> None:
     sql: SELECT 1
 """, ctx)
     assert none == {}
-    assert ("counter", "fetch.size", 0) in ctx.metrics and ("counter", "fetch.size", 2) in ctx.metrics
+    sizes = [(kind, name, value) for kind, name, value, _tags in ctx.metrics]
+    assert ("counter", "fetch.size", 0) in sizes and ("counter", "fetch.size", 2) in sizes
 
 
 def test_postgres_parameters_and_single_statement_rule(pg_url: str) -> None:

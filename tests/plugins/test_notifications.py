@@ -31,7 +31,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver.lock:
                     receiver.requests.append({"path": self.path, "headers": dict(self.headers.items()),
@@ -71,7 +71,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
                               "message": message_from_bytes(envelope.original_content, policy=policy.default)})
         return "250 OK"

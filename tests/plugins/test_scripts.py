@@ -19,7 +19,6 @@ import pytest
 
 from orchestrator.engine import expressions, states, supervision
 from orchestrator.engine.attempt import run_attempt
-from orchestrator.engine.errors import TaskKilled
 from orchestrator.engine.flow import FlowValidationError, Task, parse_flow
 from orchestrator.engine.memory_platform import MemoryPlatform
 
@@ -737,7 +736,7 @@ def test_blueprints_without_network_run_to_success(scripts_settings) -> None:
 
 def test_blueprints_that_need_the_network_validate(scripts_settings) -> None:
     scripts_settings["CONTAINER_FALLBACK"] = "process"
-    for name, source in NETWORK_BLUEPRINTS.items():
+    for source in NETWORK_BLUEPRINTS.values():
         parse_flow(source)
 
 

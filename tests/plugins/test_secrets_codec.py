@@ -21,11 +21,6 @@ DEFINITIONS = [{"id": "secret", "type": "SECRET"}, {"id": "plain", "type": "STRI
                {"name": "nested.pwd", "type": "SECRET"}]
 
 
-@pytest.fixture(autouse=True)
-def no_key_from_environment(monkeypatch) -> None:
-    monkeypatch.delenv(secrets_codec.ENV_KEY, raising=False)
-
-
 def test_layout_is_iv_then_cipher_text_then_tag() -> None:
     with key_override(KEY):
         token = encrypt("secret")
@@ -49,13 +44,11 @@ def test_round_trip_random_iv_and_other_key_lengths() -> None:
         decrypt("%%%", KEY)
 
 
-def test_key_sources_and_not_configured(settings, monkeypatch) -> None:
+def test_key_sources_and_not_configured(settings) -> None:
     settings.CELESTRA = {**settings.CELESTRA, "ENCRYPTION_KEY": None}
     assert not is_configured()
     with pytest.raises(secrets_codec.EncryptionNotConfigured, match="encryption is not configured"):
         encrypt("x")
-    monkeypatch.setenv(secrets_codec.ENV_KEY, "from-env")
-    assert secrets_codec.configured_key() == "from-env"
     settings.CELESTRA = {**settings.CELESTRA, "ENCRYPTION_KEY": "from-settings"}
     assert secrets_codec.configured_key() == "from-settings"
     with key_override(None):

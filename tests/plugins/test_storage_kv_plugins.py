@@ -6,63 +6,24 @@ runs flows end to end through the runtime.
 """
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from orchestrator.engine import expressions
 from orchestrator.engine.errors import TaskFailure
-from orchestrator.engine.flow import Task, parse_flow
 from orchestrator.engine.memory_platform import KVValue, MemoryPlatform, glob_match, slugify
 from orchestrator.plugins.core.storage import ion_dumps, ion_line, ion_loads
+from orchestrator.testing import TaskContext, parse_task, run_task
 
 NS = "company.team"
 
 
-class Ctx:
-    """A RunContext with the real expression engine and a platform."""
-
-    def __init__(self, platform: Any = None, *, task_id: str = "task", working_dir: str | None = None,
-                 **variables: Any):
-        self.platform = platform if platform is not None else MemoryPlatform(NS, "flow", "exec1", task_id, "run1")
-        self.task_id = task_id
-        self.execution_id = self.platform.execution_id
-        self.namespace = self.platform.namespace
-        self.flow_id = self.platform.flow_id
-        self.variables = {"flow": {"id": self.flow_id, "namespace": self.namespace},
-                          "execution": {"id": self.execution_id},
-                          "taskrun": {"id": self.platform.taskrun_id}, **variables}
-        if working_dir is not None:
-            self.working_dir = working_dir
-        self.logs: list[tuple[str, str]] = []
-        self.metrics: list[tuple[str, str, float]] = []
-
-    def render(self, value: Any) -> Any:
-        return expressions.render(value, self.variables)
-
-    def render_string(self, value: Any) -> str:
-        return expressions.render_string(value, self.variables)
-
-    def log(self, level: str, message: str) -> None:
-        self.logs.append((level, message))
-
-    def metric(self, kind: str, name: str, value: float, tags: dict[str, str] | None = None) -> None:
-        self.metrics.append((kind, name, value))
-
-    def sleep(self, seconds: float) -> None:  # pragma: no cover - not used here
-        pass
-
-
-def task(body: str) -> Task:
-    return parse_flow(f"id: flow\nnamespace: {NS}\ntasks:\n  - id: task\n" + body).tasks[0]
-
-
-def run(body: str, ctx: Ctx) -> Any:
-    parsed = task(body)
-    return parsed.plugin(parsed).run(ctx)
+#: the shared run context of plugin tests (real expressions, in-memory platform)
+Ctx = TaskContext
+task = parse_task
+run = run_task
 
 
 def read(ctx: Ctx, uri: str) -> str:
@@ -310,7 +271,7 @@ def test_namespace_upload_download_delete(tmp_path: Path) -> None:
     assert sorted(out["files"]) == ["/cfg/a.txt", "/cfg/b.txt"]
     assert read(ctx, out["files"]["/cfg/a.txt"]) == "stored"
     assert out["files"]["/cfg/a.txt"].endswith("/tasks/task/run1/cfg/a.txt")
-    assert ("counter", "downloaded", 2.0) in ctx.metrics
+    assert ("counter", "downloaded", 2.0, None) in ctx.metrics
 
     out = run("    type: io.kestra.plugin.core.namespace.DeleteFiles\n    namespace: company.team\n"
               "    files:\n      - '/app/**'\n", ctx)

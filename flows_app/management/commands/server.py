@@ -23,10 +23,10 @@ def gunicorn_options(opts: dict) -> list[str]:
     """Threaded workers (gthread): a ``wait=true`` request or a ``follow`` stream holds one thread, not
     a whole process, and the worker keeps answering its other threads' requests and the arbiter's
     heartbeat, so no request is cut at the sync worker's 30 s timeout (docs/security.md)."""
-    workers = os.environ.get("CELESTRA_WEB_WORKERS") or str(max(2, min(4, os.cpu_count() or 2)))
-    threads = os.environ.get("CELESTRA_WEB_THREADS", "32")
-    return ["-b", f"{opts['host']}:{opts['port']}", "-k", "gthread", "-w", workers, "--threads", threads,
-            "--timeout", os.environ.get("CELESTRA_WEB_TIMEOUT", "60"), "--graceful-timeout", "30",
+    conf = settings.CELESTRA
+    workers = str(conf["WEB_WORKERS"] or max(2, min(4, os.cpu_count() or 2)))
+    return ["-b", f"{opts['host']}:{opts['port']}", "-k", "gthread", "-w", workers,
+            "--threads", str(conf["WEB_THREADS"]), "--timeout", str(conf["WEB_TIMEOUT"]), "--graceful-timeout", "30",
             "--keep-alive", "5", "--access-logfile", "-"]
 
 
@@ -35,12 +35,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("role", choices=ROLES)
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8080)))
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=settings.CELESTRA["SERVER_PORT"])
+        parser.add_argument("--host", default=settings.CELESTRA["SERVER_HOST"])
         parser.add_argument("--groups", default="", help="worker groups to consume besides 'default' (comma list)")
         parser.add_argument("--no-default-group", action="store_true", help="worker: only the given groups")
-        parser.add_argument("--concurrency", type=int, default=int(os.environ.get("CELESTRA_CONCURRENCY", 8)))
-        parser.add_argument("--pool", default=os.environ.get("CELESTRA_POOL", "prefork"))
+        parser.add_argument("--concurrency", type=int, default=settings.CELESTRA["SERVER_CONCURRENCY"])
+        parser.add_argument("--pool", default=settings.CELESTRA["SERVER_POOL"])
         parser.add_argument("--flows", default=settings.CELESTRA["FLOWS_DIR"], help="directory of flows to load")
 
     def handle(self, *args, **opts):
@@ -100,7 +100,7 @@ class Command(BaseCommand):
         from django.core.servers.basehttp import ThreadedWSGIServer, get_internal_wsgi_application
 
         class QuietHandler(WSGIRequestHandler):
-            def log_message(self, format, *args):  # noqa: A002 - signature of the base class
+            def log_message(self, format, *args):
                 pass
 
         from django.contrib.staticfiles.handlers import StaticFilesHandler

@@ -64,6 +64,7 @@ Duration = Annotated[str, BeforeValidator(_to_duration)]
 #: A String property or a list of them (Log ``message``, namespace ``files``...).
 TextOrList = Annotated[Union[str, list[Text]], BeforeValidator(_to_text)]
 
+#: spelled out for pydantic; a test checks they equal engine.levels.LEVELS and engine.states.ALL_STATES
 Level = Literal["ERROR", "WARN", "INFO", "DEBUG", "TRACE"]
 StateName = Literal[
     "CREATED", "SUBMITTED", "QUEUED", "RUNNING", "PAUSED", "RESTARTED", "KILLING", "RETRYING", "BREAKPOINT",

@@ -1,21 +1,29 @@
 """``io.kestra.plugin.core.execution``: tasks about the current (or other) executions."""
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+import json
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict
 
+from orchestrator.engine import states
 from orchestrator.engine.errors import CelestraError, TaskFailure, TaskKilled
 from orchestrator.engine.plugins import EXECUTION_UPDATABLE, RUNNABLE, RunContext, register
+from orchestrator.engine.text import scalar_text
+from orchestrator.engine.memory_platform import platform_of
 
 from ._common import CorePlugin, Props, StateName, Text
 from ._common import Labels as LabelsValue
-from .storage import platform_of, render_bool, render_text, render_text_list, render_with
+from ._render import render_bool, render_text, render_text_list, render_with
 
 try:  # the expression engine owns truthiness; fall back to the same rule when it is absent
     from orchestrator.engine.expressions import is_truthy
 except ImportError:  # pragma: no cover - depends on which engine modules are installed
     from orchestrator.engine.truthy import is_truthy
+
+if TYPE_CHECKING:  # pragma: no cover
+    from orchestrator.engine.executor import Step
+    from orchestrator.engine.model import TaskRun
 
 _PREFIX = "io.kestra.core.tasks.executions."
 
@@ -100,6 +108,20 @@ class Labels(CorePlugin):
         return [("labels", f"System labels can only be set by Kestra itself, offending label: {key}={value}")
                 for key, value in pairs if isinstance(key, str) and key.startswith("system.")]
 
+    @classmethod
+    def update_execution(cls, step: Step, task: Any, run: TaskRun) -> None:
+        labels = step.render(task.props.get("labels"), run)
+        if isinstance(labels, str):
+            labels = json.loads(labels)
+        pairs = labels.items() if isinstance(labels, dict) else [(item["key"], item["value"]) for item in labels]
+        current = [dict(label) for label in step.execution.labels]
+        for key, value in pairs:
+            key = str(key)
+            if key.startswith("system."):
+                raise CelestraError(f"System labels can only be set by Kestra itself, offending label: {key}={value}")
+            current = [label for label in current if label["key"] != key] + [{"key": key, "value": scalar_text(value)}]
+        step.execution.labels = current
+
 
 @register
 class Exit(CorePlugin):
@@ -110,6 +132,21 @@ class Exit(CorePlugin):
 
     class Props(Props):
         state: Literal["SUCCESS", "WARNING", "KILLED", "FAILED", "CANCELED"] = "SUCCESS"
+
+    @classmethod
+    def start(cls, step: Step, task: Any, run: TaskRun) -> None:
+        """End the execution: queued work is killed, the run's ancestors take the exit state."""
+        step.transition(run, states.RUNNING)
+        state = str(step.render(task.props.get("state") or "SUCCESS", run)).upper()
+        state = {"CANCELED": states.CANCELLED}.get(state, state)
+        step.transition(run, states.SUCCESS if state != states.KILLED else states.KILLED)
+        for other in step.execution.task_runs:
+            if other is not run and not other.state.is_terminated() and other.state.current != states.RUNNING:
+                step.transition(other, states.KILLED)
+        for ancestor in step.index.ancestors(run):
+            step.transition(ancestor, state if state != states.CANCELLED else states.SUCCESS)
+        step.exit_state = state
+        step.frozen = True  # nothing else starts
 
 
 @register
@@ -123,6 +160,19 @@ class SetVariables(CorePlugin):
         variables: dict[str, Any]
         overwrite: bool = True
 
+    @classmethod
+    def update_execution(cls, step: Step, task: Any, run: TaskRun) -> None:
+        values = step.render(task.props.get("variables") or {}, run)
+        variables = dict(step.execution.variables or {})
+        overwrite = task.props.get("overwrite", True)
+        for key, value in values.items():
+            if not overwrite and key in variables:
+                raise CelestraError(f"Variable {key} already exists")
+            if isinstance(value, dict) and isinstance(variables.get(key), dict):
+                value = {**variables[key], **value}
+            variables[key] = value
+        step.execution.variables = variables
+
 
 @register
 class UnsetVariables(CorePlugin):
@@ -133,6 +183,18 @@ class UnsetVariables(CorePlugin):
 
     class Props(Props):
         variables: list[Text]
+
+    @classmethod
+    def update_execution(cls, step: Step, task: Any, run: TaskRun) -> None:
+        variables = dict(step.execution.variables or {})
+        for path in step.render(task.props.get("variables") or [], run):
+            node: Any = variables
+            parts = str(path).split(".")
+            for part in parts[:-1]:
+                node = node.get(part, {}) if isinstance(node, dict) else {}
+            if isinstance(node, dict):
+                node.pop(parts[-1], None)
+        step.execution.variables = variables
 
 
 @register

@@ -11,9 +11,10 @@ from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.namespaces import check_read
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 from orchestrator.engine.timeutil import parse_duration
+from orchestrator.engine.memory_platform import platform_of
 
 from ._common import CorePlugin, Duration, Props, Text
-from .storage import platform_of, render_bool, render_text
+from ._render import render_bool, render_text
 
 _FLOW_NAMESPACE = "{{ flow.namespace }}"
 

@@ -56,7 +56,7 @@ def known_namespaces(platform: PlatformBase) -> list[str]:
     kv = getattr(platform, "kv", None)
     if isinstance(kv, dict):
         return sorted({namespace for namespace, _ in kv})
-    from flows_app.models import Flow  # noqa: PLC0415 - the database platform needs Django
+    from flows_app.models import Flow
     from storage_app.models import KVEntry
 
     names = set(KVEntry.objects.values_list("namespace", flat=True).distinct())

@@ -4,13 +4,16 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from orchestrator.engine.errors import TaskFailure
+from orchestrator.engine.levels import LEVELS
 from orchestrator.engine.memory_platform import parse_instant
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 
 from ._common import CorePlugin, Level, Props, Text, TextOrList
-from .storage import ion_dumps, platform_of, render_text, render_text_list
+from orchestrator.engine.memory_platform import platform_of
 
-LEVELS = ("ERROR", "WARN", "INFO", "DEBUG", "TRACE")
+from ._ion import ion_dumps
+from ._render import render_text, render_text_list
+
 
 
 def render_level(ctx: RunContext, value: Any) -> str:

@@ -12,9 +12,10 @@ from typing import Any, Literal, Optional, Union
 from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.memory_platform import PlatformBase, glob_match, matches_any
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
+from orchestrator.engine.memory_platform import platform_of
 
 from ._common import CorePlugin, Props, Text, TextOrList
-from .storage import platform_of, render_text, render_text_list
+from ._render import render_text, render_text_list
 
 
 def _namespace(ctx: RunContext, value: Any) -> str:

@@ -14,9 +14,10 @@ from typing import Any
 from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.memory_platform import PlatformBase, slugify
 from orchestrator.engine.plugins import OTHER, RUNNABLE, RunContext, register
+from orchestrator.engine.memory_platform import platform_of
 
 from ._common import CorePlugin, OpenProps, Props, Text
-from .storage import platform_of, render_bool, render_text
+from ._render import render_bool, render_text
 
 _PREFIX = "io.kestra.core.tasks.states."
 

@@ -40,7 +40,7 @@ def cron_problem(expression: Any, with_seconds: bool = False) -> str | None:
         if croniter.is_valid(" ".join(fields)):
             return None
         croniter(" ".join(fields))
-    except Exception as exc:  # croniter raises several unrelated types
+    except Exception as exc:  # noqa: BLE001 - croniter raises several unrelated types
         return str(exc) or exc.__class__.__name__
     return "invalid expression"  # pragma: no cover - is_valid and the constructor disagree
 
@@ -77,7 +77,7 @@ class Schedule(CorePlugin):
             from zoneinfo import ZoneInfo
             try:
                 ZoneInfo(timezone)
-            except Exception:
+            except Exception:  # noqa: BLE001 - ZoneInfo raises several types for a bad name
                 return [("timezone", f"invalid timezone '{timezone}'")]
         return []
 
@@ -200,8 +200,7 @@ class Toggle(CorePlugin):
 
     def run(self, ctx: Any) -> dict[str, Any] | None:
         """Set the stored state of the trigger (its ``disabled`` flag); the flow and trigger must exist."""
-        from orchestrator.engine.errors import TaskFailure
-        from orchestrator.runtime.schedules import TriggerNotFound, set_trigger_disabled
+        from orchestrator.engine.memory_platform import platform_of
 
         props = self.task.props
         flow = ctx.variables.get("flow") or {}
@@ -212,8 +211,5 @@ class Toggle(CorePlugin):
         trigger_id = ctx.render_string(props.get("trigger"))
         enabled = ctx.render(props.get("enabled", False))
         enabled = enabled if isinstance(enabled, bool) else str(enabled).strip().lower() == "true"
-        try:
-            set_trigger_disabled(namespace, flow_id, trigger_id, not enabled)
-        except TriggerNotFound as exc:
-            raise TaskFailure(str(exc)) from None
+        platform_of(ctx).set_trigger_disabled(namespace, flow_id, trigger_id, not enabled)
         return None

@@ -20,9 +20,10 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.engine.errors import TaskFailure
+from orchestrator.engine.memory_platform import platform_of
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 from orchestrator.plugins.core._common import CorePlugin, Props, Text
-from orchestrator.plugins.core.storage import platform_of, render_bool, render_int, render_text, render_text_list
+from orchestrator.plugins.core._render import render_bool, render_int, render_text, render_text_list
 from orchestrator.plugins.notifications._base import ExecutionProps, execution_summary, last_task_id, outcome, state_of
 
 _OLD = "io.kestra.plugin.notifications.mail."

@@ -33,9 +33,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlparse
 
 from orchestrator.engine.errors import TaskFailure, TaskKilled
+from orchestrator.engine.memory_platform import platform_of
 from orchestrator.engine.plugins import RUNNABLE, RunContext
 from orchestrator.plugins.core._common import CorePlugin, Props, Text
-from orchestrator.plugins.core.storage import ion_dumps, platform_of, render_bool, render_int, render_text
+from orchestrator.plugins.core._ion import ion_dumps
+from orchestrator.plugins.core._render import render_bool, render_int, render_text
 
 log = logging.getLogger("celestra.plugins.jdbc")
 
@@ -427,7 +429,7 @@ class _Watchdog:
                 self.fired = reason
                 try:
                     self.dialect.cancel(self.connection, self.state)
-                except Exception:  # noqa: BLE001 - the statement may have ended meanwhile
+                except Exception:
                     log.debug("cancel failed", exc_info=True)
                 return
 
@@ -560,14 +562,14 @@ def _shorten(statement: str, limit: int = 80) -> str:
 def _rollback(connection: Any) -> None:
     try:
         connection.rollback()
-    except Exception:  # noqa: BLE001 - the connection may already be broken; the first error is reported
+    except Exception:
         log.debug("rollback failed", exc_info=True)
 
 
 def _close(resource: Any) -> None:
     try:
         resource.close()
-    except Exception:  # noqa: BLE001 - closing after an error must not hide it
+    except Exception:
         log.debug("close failed", exc_info=True)
 
 

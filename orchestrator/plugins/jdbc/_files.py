@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.engine.errors import TaskFailure
+from orchestrator.engine.memory_platform import platform_of
 from orchestrator.engine.plugins import RunContext
-from orchestrator.plugins.core.storage import platform_of
 
 
 def working_dir(ctx: RunContext, state: dict[str, Any]) -> Path:

@@ -17,9 +17,10 @@ from typing import Any, Optional, Union
 import sqlparse
 
 from orchestrator.engine.errors import TaskFailure
+from orchestrator.engine.memory_platform import platform_of
 from orchestrator.engine.plugins import RunContext, register
 from orchestrator.plugins.core._common import Text
-from orchestrator.plugins.core.storage import platform_of, render_bool, render_text, render_text_list
+from orchestrator.plugins.core._render import render_bool, render_text, render_text_list
 
 from . import _files
 from ._base import Dialect, JdbcQueries, JdbcQueriesProps, JdbcQuery, JdbcQueryProps, common_value, log

@@ -8,13 +8,11 @@ MySQL's JDBC driver returns them.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
-
-from typing import Optional
+from typing import Any, Optional
 
 from orchestrator.engine.plugins import RunContext, register
 from orchestrator.plugins.core._common import Text
-from orchestrator.plugins.core.storage import render_text
+from orchestrator.plugins.core._render import render_text
 
 from . import _files
 from ._base import Dialect, JdbcQueries, JdbcQuery, JdbcQueryProps, common_value, jdbc_parts

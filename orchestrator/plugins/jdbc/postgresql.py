@@ -14,13 +14,28 @@ from typing import Any, Literal, Optional
 from pydantic import Field
 
 from orchestrator.engine.errors import TaskFailure
+from orchestrator.engine.memory_platform import platform_of
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 from orchestrator.plugins.core._common import Props, Text
-from orchestrator.plugins.core.storage import platform_of, render_bool, render_text, render_text_list
+from orchestrator.plugins.core._render import render_bool, render_text, render_text_list
 
 from ._base import (
-    Dialect, cleanup, JdbcBase, JdbcConnection, JdbcQueries, JdbcQueriesProps, JdbcQuery, JdbcQueryProps, _close,
-    _message, check_url, common_value, iso_interval, jdbc_parts, log, redact_url,
+    Dialect,
+    JdbcBase,
+    JdbcConnection,
+    JdbcQueries,
+    JdbcQueriesProps,
+    JdbcQuery,
+    JdbcQueryProps,
+    _close,
+    _message,
+    check_url,
+    cleanup,
+    common_value,
+    iso_interval,
+    jdbc_parts,
+    log,
+    redact_url,
 )
 
 SslMode = Literal["DISABLE", "ALLOW", "PREFER", "REQUIRE", "VERIFY_CA", "VERIFY_FULL"]

@@ -11,9 +11,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Optional
 
+from orchestrator.engine.memory_platform import platform_of
 from orchestrator.engine.plugins import RunContext, register
 from orchestrator.plugins.core._common import Text
-from orchestrator.plugins.core.storage import platform_of, render_bool, render_text
+from orchestrator.plugins.core._render import render_bool, render_text
 
 from . import _files
 from ._base import Dialect, JdbcQueries, JdbcQueriesProps, JdbcQuery, JdbcQueryProps, common_value

@@ -21,10 +21,11 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict
 
 from orchestrator.engine.errors import TaskFailure
+from orchestrator.engine.memory_platform import platform_of
 from orchestrator.engine.plugins import RunContext
 from orchestrator.engine.timeutil import parse_duration
 from orchestrator.plugins.core._common import Duration, Props, Text
-from orchestrator.plugins.core.storage import platform_of, render_text
+from orchestrator.plugins.core._render import render_text
 
 log = logging.getLogger("celestra.plugins.notifications")
 
@@ -197,7 +198,7 @@ def load_execution(ctx: RunContext, execution_id: str) -> dict[str, Any] | None:
                               "endDate": found.get("endDate")}
         return found
     try:
-        from flows_app.models import Execution  # noqa: PLC0415 - the database platform needs Django
+        from flows_app.models import Execution
         from flows_app.services import execution_json
     except ImportError:  # pragma: no cover - a platform without executions
         return None
@@ -301,3 +302,40 @@ def state_of(summary: dict[str, Any]) -> str:
 def last_task_id(summary: dict[str, Any]) -> str | None:
     last = summary.get("lastTask")
     return last.get("taskId") if isinstance(last, dict) else None
+
+
+def execution_payload(summary: dict[str, Any], final_task_last: bool = True) -> dict[str, Any]:
+    """The Slack-compatible message of an execution summary (Slack and Zulip; kept here so that the
+    two packages do not import each other). The Slack message of an execution summary (the fields of Kestra's slack template; Zulip's
+    template, Slack-compatible, lists the final task before the custom fields)."""
+    execution = summary["execution"]
+    state = state_of(summary)
+    headline = f"*{title(summary)}*\n> {outcome(summary)}"
+    section: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": headline}}
+    if summary.get("link"):
+        section["accessory"] = {"type": "button", "text": {"type": "plain_text", "text": "Details"},
+                                "url": summary["link"]}
+    blocks = []
+    if "customMessage" in summary:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": summary["customMessage"]}})
+    blocks.append(section)
+    fields = [
+        {"title": "Namespace", "value": execution.get("namespace"), "short": True},
+        {"title": "Flow ID", "value": execution.get("flowId"), "short": True},
+        {"title": "Execution ID", "value": execution.get("id"), "short": True},
+        {"title": "Execution Status", "value": state, "short": True},
+    ]
+    final = {"title": "Final task ID", "value": last_task_id(summary), "short": True}
+    if not final_task_last:
+        fields.append(final)
+    for key, value in (summary.get("customFields") or {}).items():
+        fields.append({"title": key, "value": value, "short": True})
+    if final_task_last:
+        fields.append(final)
+    attachment: dict[str, Any] = {
+        "color": "good" if state == "SUCCESS" else "warning" if state == "WARNING" else "danger",
+        "fields": fields,
+    }
+    if summary.get("startDate") is not None:
+        attachment["ts"] = int(summary["startDate"].timestamp())
+    return {"text": headline, "blocks": blocks, "attachments": [attachment]}

@@ -11,7 +11,7 @@ from typing import Any, Optional
 from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 from orchestrator.plugins.core._common import CorePlugin, Text
-from orchestrator.plugins.core.storage import render_text, render_text_list
+from orchestrator.plugins.core._render import render_text, render_text_list
 
 from ._base import ExecutionProps, WebhookProps, execution_summary, last_task_id, outcome, post_json, state_of
 

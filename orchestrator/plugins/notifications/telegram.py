@@ -12,7 +12,7 @@ from typing import Any, Literal, Optional
 from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 from orchestrator.plugins.core._common import CorePlugin, Props, Text
-from orchestrator.plugins.core.storage import render_text
+from orchestrator.plugins.core._render import render_text
 
 from ._base import ExecutionProps, RequestOptions, execution_summary, last_task_id, outcome, post_json, state_of
 

@@ -10,9 +10,8 @@ from typing import Any, Optional
 
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 from orchestrator.plugins.core._common import CorePlugin, Text
-from orchestrator.plugins.slack.notifications import execution_payload
 
-from ._base import ExecutionProps, WebhookProps, execution_summary, post_json
+from ._base import ExecutionProps, WebhookProps, execution_payload, execution_summary, post_json
 
 
 class ZulipProps(WebhookProps):

@@ -13,7 +13,7 @@ from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 from orchestrator.plugins.core._common import CorePlugin, Text
 from orchestrator.plugins.notifications._base import (
-    ExecutionProps, WebhookProps, execution_summary, last_task_id, outcome, post_json, state_of, title,
+    ExecutionProps, WebhookProps, execution_payload, execution_summary, post_json,
 )
 
 _OLD = "io.kestra.plugin.notifications.slack."
@@ -66,42 +66,6 @@ class SlackIncomingWebhook(CorePlugin):
     def run(self, ctx: RunContext) -> dict[str, Any] | None:
         post_json(ctx, self.task.props, json.dumps(message(ctx, self.task.props)), "Slack")
         return None
-
-
-def execution_payload(summary: dict[str, Any], final_task_last: bool = True) -> dict[str, Any]:
-    """The Slack message of an execution summary (the fields of Kestra's slack template; Zulip's
-    template, Slack-compatible, lists the final task before the custom fields)."""
-    execution = summary["execution"]
-    state = state_of(summary)
-    headline = f"*{title(summary)}*\n> {outcome(summary)}"
-    section: dict[str, Any] = {"type": "section", "text": {"type": "mrkdwn", "text": headline}}
-    if summary.get("link"):
-        section["accessory"] = {"type": "button", "text": {"type": "plain_text", "text": "Details"},
-                                "url": summary["link"]}
-    blocks = []
-    if "customMessage" in summary:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": summary["customMessage"]}})
-    blocks.append(section)
-    fields = [
-        {"title": "Namespace", "value": execution.get("namespace"), "short": True},
-        {"title": "Flow ID", "value": execution.get("flowId"), "short": True},
-        {"title": "Execution ID", "value": execution.get("id"), "short": True},
-        {"title": "Execution Status", "value": state, "short": True},
-    ]
-    final = {"title": "Final task ID", "value": last_task_id(summary), "short": True}
-    if not final_task_last:
-        fields.append(final)
-    for key, value in (summary.get("customFields") or {}).items():
-        fields.append({"title": key, "value": value, "short": True})
-    if final_task_last:
-        fields.append(final)
-    attachment: dict[str, Any] = {
-        "color": "good" if state == "SUCCESS" else "warning" if state == "WARNING" else "danger",
-        "fields": fields,
-    }
-    if summary.get("startDate") is not None:
-        attachment["ts"] = int(summary["startDate"].timestamp())
-    return {"text": headline, "blocks": blocks, "attachments": [attachment]}
 
 
 class SlackExecutionProps(SlackProps, ExecutionProps):

@@ -1,0 +1,1 @@
+"""``io.kestra.plugin.fs``: file systems (the local one for now)."""

@@ -1,0 +1,1 @@
+"""``io.kestra.plugin.git``: Clone, SyncFlows, SyncNamespaceFiles, PushFlows, PushNamespaceFiles (the git CLI)."""
