@@ -2,15 +2,22 @@
 of those and of the namespaces below it; nothing else (Kestra's namespace inheritance)."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from flows_app import models
 from orchestrator.engine import states
 
 
-def flow(namespace: str, flow_id: str, message: str, **extra: str) -> str:
+def unique(name: str) -> str:
+    # worker processes cache parsed flows by revision: each test uses flow ids of its own
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def flow(namespace: str, flow_id: str, message: str) -> str:
     return f"""
-id: {flow_id}
+id: {unique(flow_id)}
 namespace: {namespace}
 tasks:
   - id: t
@@ -58,8 +65,8 @@ def test_a_flow_cannot_read_another_namespace(run_flow, secrets_and_kv, expressi
 def test_kv_tasks_cannot_write_another_namespace(run_flow, secrets_and_kv):
     from storage_app.models import KVEntry
 
-    execution = run_flow("""
-id: writes
+    execution = run_flow(f"""
+id: {unique("writes")}
 namespace: company.team
 tasks:
   - id: set
@@ -78,19 +85,19 @@ tasks:
 def test_subflows_reach_parents_and_children_only(run_flow, transactional_db, child_namespace, allowed):
     from flows_app.services import deploy_flow
 
-    deploy_flow(flow(child_namespace, "child", "child ran"))
+    child = deploy_flow(flow(child_namespace, "child", "child ran")).parsed.id
     execution = run_flow(f"""
-id: parent
+id: {unique("parent")}
 namespace: company.team
 tasks:
   - id: call
     type: io.kestra.plugin.core.flow.Subflow
     namespace: {child_namespace}
-    flowId: child
+    flowId: {child}
 """)
 
     assert execution.state.current == (states.SUCCESS if allowed else states.FAILED)
-    children = models.Execution.objects.filter(namespace=child_namespace, flow_id="child")
+    children = models.Execution.objects.filter(namespace=child_namespace, flow_id=child)
     assert children.exists() is allowed
     if not allowed:
         assert f"cannot start a flow of namespace '{child_namespace}'" in messages(execution.id)
