@@ -1,11 +1,18 @@
 """Warm render cost of typical task properties with the Pebble expression engine.
 
-Run with ``.venv/bin/python bench/bench_expressions.py``; prints microseconds per render.
+Run with ``.venv/bin/python bench/bench_expressions.py``; prints microseconds per render, then the
+cost of the hostile-input guards: the first ``jq`` call of a process (it starts a sandbox process)
+and how long a runaway expression takes to be stopped.
+
+``jq`` programs run in a sandbox process since the hostile-input work (no server environment, killed
+at the budget): a warm ``jq`` call went from about 9 µs (in-process binding) to a pipe round trip,
+about 140-230 µs on the 2-core shared development machine.
 """
 from __future__ import annotations
 
 import statistics
 import sys
+import time
 import timeit
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,11 +48,41 @@ def measure(template: str, repeat: int = 7, number: int = 20000) -> float:
     return statistics.median(t / number for t in timings) * 1e6
 
 
+RUNAWAY = {
+    "jq loop `def f: f; f` (budget 1 s)": "{{ '{}' | jq('def f: f; f') }}",
+    "regex `(a|aa)+$` on 41 characters (budget 1 s)": "{{ '" + "a" * 40 + "!'.matches('(a|aa)+$') }}",
+    "toJson of 2**60 shared leaves": "{% set a = [1, 1] %}" + "{% set a = [a, a] %}" * 60 + "{{ a | toJson }}",
+}
+
+
+def first_jq_call() -> float:
+    """Milliseconds of the first jq call of a process: the sandbox process starts."""
+    from orchestrator.engine.expressions import _jq
+
+    _jq.POOL.close()
+    started = time.perf_counter()
+    expressions.render("{{ {'a': 1} | jq('.a') }}", CONTEXT)
+    return (time.perf_counter() - started) * 1000
+
+
+def stopped_after(template: str) -> float:
+    """Seconds until a runaway expression fails."""
+    started = time.perf_counter()
+    try:
+        expressions.render(template, CONTEXT, deadline=time.monotonic() + 1.0)
+    except expressions.ExpressionError:
+        pass
+    return time.perf_counter() - started
+
+
 def main() -> None:
-    width = max(len(name) for name in CASES)
+    width = max(len(name) for name in (*CASES, *RUNAWAY))
     for name, template in CASES.items():
         number = 2000 if "jq" in name or "loop" in name else 20000
         print(f"{name.ljust(width)}  {measure(template, number=number):8.2f} µs/render")
+    print(f"{'first jq call of a process'.ljust(width)}  {first_jq_call():8.2f} ms")
+    for name, template in RUNAWAY.items():
+        print(f"{name.ljust(width)}  {stopped_after(template):8.3f} s to fail")
 
 
 if __name__ == "__main__":

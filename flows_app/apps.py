@@ -18,3 +18,7 @@ class FlowsAppConfig(AppConfig):
 
         secrets_codec.set_key_provider(lambda: (getattr(settings, "CELESTRA", None) or {}).get("ENCRYPTION_KEY"))
         memory_platform.set_platform_factory(Platform.for_context)
+
+        from .limits import apply_limits
+
+        apply_limits()

@@ -169,6 +169,42 @@ class PendingResult(models.Model):
         ordering = ["id"]
 
 
+class Job(models.Model):
+    """A worker job (one attempt of one runnable task run): the record of work sent to a worker.
+
+    Written in the executor step that dispatches the task run, before the message is published;
+    the message is only a wake-up. A worker runs the job only after claiming it (compare-and-set
+    from PENDING to RUNNING); while it runs, the worker renews ``heartbeat_at``. The row goes away
+    when the attempt's result is applied. See orchestrator/runtime/durable.py.
+    """
+
+    PENDING = "PENDING"    # written, message published (or to be published again)
+    RUNNING = "RUNNING"    # claimed by ``worker_id``, lease renewed by heartbeats
+    FINISHED = "FINISHED"  # a lost attempt handed to the executor for resubmission
+    KILLED = "KILLED"      # the execution was killed: a worker that sees it stops the attempt
+
+    execution_id = models.CharField(max_length=32, db_index=True)
+    taskrun_id = models.CharField(max_length=32)
+    attempt = models.PositiveIntegerField()
+    queue = models.CharField(max_length=150)
+    payload = models.JSONField()
+    state = models.CharField(max_length=10, default=PENDING)
+    worker_id = models.CharField(max_length=255, blank=True, default="")
+    #: last time the wake-up message was published
+    published = models.DateTimeField()
+    claimed = models.DateTimeField(null=True, blank=True)
+    heartbeat = models.DateTimeField(null=True, blank=True)
+    #: lease expiries of this task run so far (carried over to the resubmitted attempt)
+    deaths = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["taskrun_id", "attempt"], name="unique_job_attempt")]
+        indexes = [models.Index(fields=["state", "published"]), models.Index(fields=["state", "heartbeat"])]
+
+    def __str__(self) -> str:
+        return f"job {self.taskrun_id}#{self.attempt} ({self.state})"
+
+
 class LogEntry(models.Model):
     LEVELS = ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"]
 
@@ -186,6 +222,9 @@ class LogEntry(models.Model):
 
     class Meta:
         ordering = ["timestamp", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.level} {self.task_id or self.flow_id} {self.message[:60]}"
 
     def to_json(self) -> dict:
         from orchestrator.engine.timeutil import iso
@@ -213,6 +252,9 @@ class MetricEntry(models.Model):
 
     class Meta:
         ordering = ["timestamp", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value} ({self.task_id or self.flow_id})"
 
 
 from .trigger_models import *  # noqa

@@ -154,20 +154,42 @@ def create_execution(namespace: str, flow_id: str, inputs: dict[str, Any] | None
         execution.inputs = {}
     if typed_inputs is None:
         execution.inputs = encrypt_secret_inputs(parsed.inputs or [], execution.inputs)
-    with transaction.atomic():
-        store.insert_execution(execution, internal)
-        if start:
-            from orchestrator.runtime.tasks import enqueue_advance
+    from orchestrator.runtime.tasks import enqueue_advance, start_timer
 
-            enqueue_advance(execution.id)
+    with transaction.atomic():
+        # the row records that the execution must start (its timer): a lost message is sent again
+        store.insert_execution(execution, internal, wake_at=start_timer() if start else None)
+        if start:
+            enqueue_advance(execution.id, recorded=True)
     return execution
 
 
 def load_execution(execution_id: str) -> Execution:
+    """The execution as the API shows it: a task run a worker is running shows RUNNING, with its
+    in-flight attempt (worker id, start date), from the job the worker claimed."""
     row = models.Execution.objects.filter(pk=execution_id).first()
     if row is None:
         raise CelestraError(f"Execution '{execution_id}' not found")
-    return store.execution_from_row(row, row.task_runs.order_by("seq"))
+    execution = store.execution_from_row(row, row.task_runs.order_by("seq"))
+    if not execution.state.is_terminated():
+        _show_running_attempts(execution)
+    return execution
+
+
+def _show_running_attempts(execution: Execution) -> None:
+    from orchestrator.engine.model import Attempt, State
+
+    claimed = {(j.taskrun_id, j.attempt): j for j in models.Job.objects.filter(
+        execution_id=execution.id, state=models.Job.RUNNING)}
+    if not claimed:
+        return
+    for run in execution.task_runs:
+        job = claimed.get((run.id, len(run.attempts) + 1))
+        if job is None or run.state.is_terminated():
+            continue
+        if run.state.current != states.RUNNING:
+            run.state = run.state.with_state(states.RUNNING, job.claimed)
+        run.attempts.append(Attempt(State(states.RUNNING, [(states.RUNNING, job.claimed)]), job.worker_id))
 
 
 def wait_for(execution_id: str, timeout: float = 60.0, until: Iterable[str] = states.TERMINATED,

@@ -7,6 +7,7 @@ Webhook trigger call.
 """
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from dataclasses import dataclass, field
@@ -206,6 +207,10 @@ def kill_execution(execution_id: str, *, cascade: bool = True) -> Execution:
         execution.state = execution.state.with_state(states.KILLED, moment)
         decision.logs.append(LogLine("WARN", "Execution has been killed", timestamp=moment))
         store.save_decision(row, execution, decision)
+        # the worker running a task run of this execution sees the flag with its next heartbeat and
+        # stops; a job not started yet is never claimed (orchestrator.runtime.durable)
+        models.Job.objects.filter(execution_id=execution_id).exclude(state=models.Job.FINISHED).update(
+            state=models.Job.KILLED)
         children = (list(models.Execution.objects.filter(parent_id=execution_id)
                          .exclude(state__in=states.TERMINATED).values_list("id", flat=True)) if cascade else [])
         to_advance = [execution.parent_id] if execution.parent_id else []
@@ -221,8 +226,11 @@ def kill_execution(execution_id: str, *, cascade: bool = True) -> Execution:
                 kill_execution(child, cascade=True)
             except CelestraError:  # finished meanwhile
                 pass
-        for other in to_advance:
-            advance_execution.apply_async(args=[other], queue="executor")
+        from orchestrator.runtime.durable import publish
+
+        for other in to_advance:  # a lost one is found again (queued executions: the reconciler)
+            publish(lambda other=other: advance_execution.apply_async(args=[other], queue="executor"),
+                    f"step of {other}")
 
     transaction.on_commit(after_commit)
     return execution
@@ -629,15 +637,13 @@ def find_webhook(namespace: str, flow_id: str, key: str) -> tuple[models.Flow, A
 
     from .services import FlowDisabled, latest_flow
 
+    # An unknown flow, an invalid one and a wrong key answer the same, so that flows cannot be enumerated.
     try:
         flow_row, parsed = latest_flow(namespace, flow_id)
-    except FlowNotFound:
-        raise WebhookNotFound("Flow not found") from None
-    except CelestraError as exc:
-        raise IllegalExecutionState(f"Cannot execute an invalid flow: {exc}") from None
-    if flow_row.disabled or parsed.disabled:
-        raise FlowDisabled("Cannot execute a disabled flow")
+    except CelestraError:
+        raise WebhookNotFound("Webhook not found") from None
     context = {**extras(namespace), "flow": {"id": flow_id, "namespace": namespace, "revision": flow_row.revision}}
+    found = None
     for trigger in getattr(parsed, "triggers", None) or []:
         if getattr(trigger, "disabled", False) or _canonical(_type(trigger)) != WEBHOOK:
             continue
@@ -646,9 +652,14 @@ def find_webhook(namespace: str, flow_id: str, key: str) -> tuple[models.Flow, A
         except Exception:  # noqa: BLE001 - a key that cannot be rendered (missing secret...) is skipped
             log.warning("webhook %s.%s/%s: unable to render the key, ignored", namespace, flow_id, trigger.id)
             continue
-        if rendered == key:
-            return flow_row, parsed, trigger
-    raise WebhookNotFound("Webhook not found")
+        # Constant time: the answer's timing must not tell how much of a guessed key is right.
+        if hmac.compare_digest(rendered.encode(), key.encode()) and found is None:
+            found = trigger
+    if found is None:
+        raise WebhookNotFound("Webhook not found")
+    if flow_row.disabled or parsed.disabled:
+        raise FlowDisabled("Cannot execute a disabled flow")
+    return flow_row, parsed, found
 
 
 def _conditions_hold(trigger: Any, context: dict[str, Any]) -> bool:

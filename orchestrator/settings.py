@@ -136,7 +136,7 @@ if os.environ.get("CELESTRA_STORAGE", "local").strip().lower() == "s3":
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "flows_app.api.parsers.LimitedJSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
@@ -181,6 +181,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": max(1, min(10, _visibility // 3)),
     "unacked_restore_throttle": 1,
 }
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport, without its crash on a lost connection (orchestrator/runtime/broker.py)
+    CELERY_BROKER_TRANSPORT = "orchestrator.runtime.broker:Transport"
 if CELERY_BROKER_URL.startswith("memory://"):
     # The in-process transport polls its queues; the default (1 s) would add a second per hop.
     CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = 0.005
@@ -240,6 +243,54 @@ CELESTRA = {
         "KILL_GRACE": float(os.environ.get("CELESTRA_SCRIPTS_KILL_GRACE", "0.5")),
         "DOCKER_HOST": os.environ.get("DOCKER_HOST", ""),
     },
+}
+
+# --- Limits on hostile input (docs/security.md, "Hostile input") ----------------------------
+# Request bodies read into memory (JSON, YAML, form fields; file parts are streamed to disk): 413 above.
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("CELESTRA_MAX_BODY_BYTES", 2621440)
+CELESTRA_LIMITS = {
+    # Seconds one rendering may run (never beyond the task's timeout); 0 disables the budget.
+    "EXPRESSION_TIMEOUT": float(os.environ.get("CELESTRA_EXPRESSION_TIMEOUT", "5")),
+    # Characters of one rendered value (and of any text built while rendering).
+    "EXPRESSION_MAX_OUTPUT_CHARS": envint("CELESTRA_EXPRESSION_MAX_OUTPUT_CHARS", 10 * 1024 * 1024),
+    # YAML: uses of an alias to a mapping/sequence per document, characters per document.
+    "YAML_MAX_ALIASES": envint("CELESTRA_YAML_MAX_ALIASES", 50),
+    "YAML_MAX_CHARS": envint("CELESTRA_YAML_MAX_CHARS", 3 * 1024 * 1024),
+    # Webhook calls per key and minute (0: no limit); above it, 429 with Retry-After.
+    "WEBHOOK_RATE_LIMIT": envint("CELESTRA_WEBHOOK_RATE_LIMIT", 0),
+    "WEBHOOK_RATE_WINDOW": envint("CELESTRA_WEBHOOK_RATE_WINDOW", 60),
+}
+# Outbound HTTP of tasks (HTTP Request, Download...): addresses refused after DNS resolution and after
+# every redirect. Link-local and cloud metadata addresses are always refused unless listed in ALLOW.
+_local_mode = not os.environ.get("DATABASE_URL") and CELERY_BROKER_URL.startswith("memory://")
+CELESTRA_EGRESS = {
+    "ALLOW_PRIVATE": envbool("CELESTRA_EGRESS_ALLOW_PRIVATE", _local_mode),
+    "ALLOW_LOOPBACK": envbool("CELESTRA_EGRESS_ALLOW_LOOPBACK", _local_mode),
+    "ALLOW_LINK_LOCAL": envbool("CELESTRA_EGRESS_ALLOW_LINK_LOCAL", False),
+    # Networks always allowed / always refused (comma-separated CIDRs), checked before the rules above.
+    "ALLOW": [c for c in os.environ.get("CELESTRA_EGRESS_ALLOW", "").split(",") if c.strip()],
+    "DENY": [c for c in os.environ.get("CELESTRA_EGRESS_DENY", "").split(",") if c.strip()],
+}
+
+# --- Durability (docs/reliability.md) ------------------------------------------------------
+# Every value in seconds (or a count), from the environment, with the default used in production.
+DURABILITY = {
+    # a worker process renews the lease of the task runs it runs this often (and reads kill flags)
+    "HEARTBEAT_INTERVAL": float(os.environ.get("CELESTRA_HEARTBEAT_INTERVAL", "1")),
+    # a running task run whose lease was not renewed for this long is resubmitted as a new attempt
+    "LEASE_TIMEOUT": float(os.environ.get("CELESTRA_LEASE_TIMEOUT", "15")),
+    # a job or a step whose wake-up message was sent this long ago without effect is sent again
+    "REPUBLISH_AFTER": float(os.environ.get("CELESTRA_REPUBLISH_AFTER", "10")),
+    # seconds between two reconciler passes (scheduler role, local mode)
+    "RECONCILE_INTERVAL": float(os.environ.get("CELESTRA_RECONCILE_INTERVAL", "2")),
+    # a job whose worker died this many times (lease expired) ends FAILED instead of running again
+    "MAX_WORKER_DEATHS": envint("CELESTRA_MAX_WORKER_DEATHS", 3),
+    # transient database or broker errors: first retry delay, its cap, and how long to keep trying
+    "RETRY_BACKOFF": float(os.environ.get("CELESTRA_RETRY_BACKOFF", "0.2")),
+    "RETRY_BACKOFF_MAX": float(os.environ.get("CELESTRA_RETRY_BACKOFF_MAX", "5")),
+    "RETRY_FOR": float(os.environ.get("CELESTRA_RETRY_FOR", "600")),
+    # rows looked at per reconciler pass and per kind of work
+    "RECONCILE_BATCH": envint("CELESTRA_RECONCILE_BATCH", 500),
 }
 
 LOGGING = {

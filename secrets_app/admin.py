@@ -5,6 +5,8 @@ from django import forms
 from django.contrib import admin
 from django.db import transaction
 
+from flows_app.admin.permissions import ConsolePermissions, require
+
 from .models import Secret
 from .store import set_secret
 
@@ -26,7 +28,8 @@ class SecretForm(forms.ModelForm):
 
 
 @admin.register(Secret)
-class SecretAdmin(admin.ModelAdmin):
+class SecretAdmin(ConsolePermissions, admin.ModelAdmin):
+    edit_action = "secret_edit"
     form = SecretForm
     list_display = ["key", "namespace", "description", "updated"]
     list_filter = ["namespace"]
@@ -34,6 +37,7 @@ class SecretAdmin(admin.ModelAdmin):
     readonly_fields = ["created", "updated"]
 
     def save_model(self, request, obj, form, change) -> None:
+        require(request, self.edit_action, obj.namespace)
         value = form.cleaned_data.get("value")
         with transaction.atomic():
             if change:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import json
 import posixpath
 import re
 import zipfile
@@ -19,6 +18,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from flows_app.api.exceptions import ApiError, BadRequest, Gone, NotFound
+from flows_app.api.parsers import loads
 from flows_app.api.views.common import ApiView
 from orchestrator.engine.timeutil import instant_text, iso, parse_duration
 
@@ -45,19 +45,26 @@ def typed_kv_value(text: str) -> tuple[str, Any]:
     instants, dates and durations → DATETIME, DATE, DURATION; any other bare text → STRING.
     """
     stripped = text.strip()
+    if stripped.lstrip("+-") in ("NaN", "Infinity"):
+        raise BadRequest(f"Invalid value '{stripped[:40]}': NaN and Infinity are not JSON numbers")
     try:
-        value = json.loads(stripped)
-    except ValueError:
+        value = loads(stripped)
+    except ValueError as exc:
+        if stripped[:1] in ("{", "[") and ("not a JSON value" in str(exc) or "nested too deeply" in str(exc)):
+            raise BadRequest(f"Invalid JSON value: {exc}") from None
         if _DATETIME.match(stripped):
-            moment = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
+            try:
+                moment = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
+            except ValueError as exc:
+                raise BadRequest(f"Invalid date-time '{stripped}': {exc}") from None
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=timezone.utc)
             return "DATETIME", instant_text(moment)
         if _DATE.match(stripped):
             try:
                 return "DATE", date.fromisoformat(stripped).isoformat()
-            except ValueError:
-                return "STRING", text
+            except ValueError as exc:
+                raise BadRequest(f"Invalid date '{stripped}': {exc}") from None
         if _DURATION.match(stripped):
             return "DURATION", stripped.upper()
         return "STRING", text

@@ -26,6 +26,7 @@ def services_mode() -> bool:
 
 
 def pytest_configure(config):
+    _allow_loopback_egress()
     if os.environ.get("CELESTRA_REQUIRE_SERVICES"):
         _require_services()
     _production_keys_for_subprocesses()
@@ -133,6 +134,20 @@ def _api_clients_default_to_superuser(monkeypatch):
     monkeypatch.setattr(Client, "request", client_request)
 
 
+def _allow_loopback_egress() -> None:
+    """Test servers listen on 127.0.0.1, and outside local mode the egress policy refuses loopback:
+    allow it for this process and the worker processes it starts (tests/security sets its own policy)."""
+    if "CELESTRA_EGRESS_ALLOW_LOOPBACK" in os.environ:
+        return
+    from django.conf import settings
+
+    from orchestrator.plugins.core import http
+
+    os.environ["CELESTRA_EGRESS_ALLOW_LOOPBACK"] = "true"
+    settings.CELESTRA_EGRESS["ALLOW_LOOPBACK"] = True
+    http.configure_egress(allow_loopback=True)
+
+
 def _require_services() -> None:
     """Fail the run (never skip) when PostgreSQL or Redis is unreachable."""
     import psycopg
@@ -228,7 +243,7 @@ def runtime(django_db_setup, django_db_blocker):
 
 
 class LocalSweeper:
-    """The timer sweep (the scheduler role's job) in a thread of the test process."""
+    """The timer sweep and the reconciler (the scheduler role's jobs) in a thread of the test process."""
 
     def __init__(self, blocker):
         import threading
@@ -244,12 +259,14 @@ class LocalSweeper:
     def loop(self) -> None:
         from django.db import close_old_connections
 
+        from orchestrator.runtime.durable import reconcile
         from orchestrator.runtime.tasks import sweep
 
         with self.blocker.unblock():
             while not self.stop_event.wait(0.2):
                 try:
                     sweep()
+                    reconcile()
                 except Exception:  # noqa: BLE001 - tables may be flushed between tests
                     pass
                 finally:

@@ -11,14 +11,17 @@ Mapping:
 * unknown flow, execution, KV key, namespace file → 404 ``Not Found: …``;
 * a disabled flow, an execution in the wrong state → 409 ``Illegal state: …``;
 * other :class:`CelestraError` → 422 ``Illegal argument: …``;
-* a malformed body → 400; anything unexpected → 500, logged with its traceback, never returned.
+* a malformed body, JSON nested too deeply, an invalid value for the database (an impossible
+  regular expression or number) → 400; a body over the size limit → 413;
+* anything unexpected → 500, logged with its traceback, never returned.
 """
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.db import DataError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework import status
@@ -152,6 +155,22 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return error_response(request, 404, _joined("Not Found", str(exc)))
     if isinstance(exc, PermissionDenied):
         return error_response(request, 403, "Forbidden")
+    if isinstance(exc, RequestDataTooBig):
+        from .parsers import max_body_bytes, too_large
+
+        length = _content_length(request)
+        return error_response(request, 413, str(too_large(length, max_body_bytes()).detail))
+    if isinstance(exc, SuspiciousOperation):  # too many fields, bad multipart...
+        return error_response(request, 400, _joined("Bad Request", str(exc)))
+    if isinstance(exc, RecursionError):
+        return error_response(request, 400, _joined("Bad Request", "the request is nested too deeply"))
+    if isinstance(exc, DataError):
+        # A value the database refuses (an out-of-range number, a regular expression it cannot compile).
+        return error_response(request, 400, _joined("Bad Request", f"Invalid value: {exc}"))
+    if isinstance(exc, OperationalError) and "user-defined function raised exception" in str(exc):
+        # SQLite's REGEXP under its timeout (flows_app.api.regexdb): the pattern ran away.
+        return error_response(request, 400, _joined("Bad Request", "the regular expression filter could not "
+                                                                  "be evaluated in time"))
     if isinstance(exc, drf.ValidationError):
         errors = _drf_errors(exc.detail)
         message = ", ".join(f"{e['path']}: {e['message']}" if e["path"] else e["message"] for e in errors)
@@ -170,6 +189,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return response
     log.exception("Internal server error on %s", getattr(request, "path", "?"))
     return error_response(request, 500, _joined("Internal server error", str(exc)))
+
+
+def _content_length(request: Any) -> int | None:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0) or None
+    except (AttributeError, ValueError):
+        return None
 
 
 def _drf_errors(detail: Any, path: str = "") -> list[dict[str, Any]]:

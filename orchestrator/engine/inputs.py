@@ -41,6 +41,8 @@ import yaml
 
 from . import yamlload
 from .errors import InputValidationError
+from .expressions import _regex as safe_regex
+from .expressions._errors import ExpressionError, ExpressionTimeout
 from .timeutil import format_duration, parse_duration
 
 __all__ = [
@@ -687,18 +689,28 @@ def _bound_str(bound: Any) -> str:
     return _java_str(bound)
 
 
-def _compile_validator(pattern: Any) -> re.Pattern[str]:
+def _compile_validator(pattern: Any) -> Any:
     try:
-        return re.compile(str(pattern))
-    except re.error as exc:
+        return safe_regex.compile_regex(str(pattern))
+    except ExpressionError as exc:
         raise _Invalid(f"the validator pattern `{pattern}` is not a valid regular expression: {exc}") from None
+
+
+def _matches_validator(pattern: Any, text: str) -> bool:
+    """A REGEX validator under a timeout, so that a catastrophic pattern cannot freeze the caller."""
+    _compile_validator(pattern)
+    try:
+        return bool(safe_regex.fullmatch(str(pattern), text))
+    except ExpressionTimeout:
+        raise _Invalid(f"the validator pattern `{pattern}` took longer than {safe_regex.DEFAULT_TIMEOUT:g} s "
+                       "to match") from None
 
 
 def _check(type_name: str, typed: Any, definition: Mapping[str, Any], required: bool) -> None:
     """Apply the per-type constraints of spec §5.2 to a coerced value."""
     if type_name in ("STRING", "SECRET"):
         validator = definition.get("validator")
-        if validator is not None and not _compile_validator(validator).fullmatch(typed):
+        if validator is not None and not _matches_validator(validator, typed):
             raise _Invalid(f"it must match the pattern `{validator}`")
     elif type_name in ("INT", "FLOAT"):
         low, high = _bound(type_name, definition, "min"), _bound(type_name, definition, "max")

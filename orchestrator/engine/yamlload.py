@@ -152,6 +152,27 @@ _Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
 
 _MAX_DEPTH = 200
+#: Uses of an alias to a mapping or a sequence in one document (SnakeYAML's maxAliasesForCollections,
+#: which Kestra's parser keeps at 50): each use copies the collection, so a few hundred bytes of nested
+#: aliases would otherwise expand into gigabytes.
+MAX_ALIASES = 50
+#: Characters of one YAML source (SnakeYAML's codePointLimit, 3 MiB).
+MAX_CODE_POINTS = 3 * 1024 * 1024
+
+
+def configure(max_aliases: int | None = None, max_code_points: int | None = None) -> None:
+    """Set the process-wide limits (Django settings call it once at start-up)."""
+    global MAX_ALIASES, MAX_CODE_POINTS
+    if max_aliases is not None:
+        MAX_ALIASES = int(max_aliases)
+    if max_code_points is not None:
+        MAX_CODE_POINTS = int(max_code_points)
+
+
+class _TooManyAliases(Exception):
+    def __init__(self, line: int):
+        super().__init__(line)
+        self.line = line
 
 
 def _line(node: Node) -> int:
@@ -171,6 +192,8 @@ class _Builder:
         self.loader = loader
         self.problems: list[YamlProblem] = []
         self._active: set[int] = set()
+        self._built: set[int] = set()
+        self._aliases = 0
 
     def build(self, node: Node, path: str = "", depth: int = 0) -> Any:
         if depth > _MAX_DEPTH or id(node) in self._active:
@@ -182,6 +205,11 @@ class _Builder:
             except yaml.YAMLError as exc:
                 self.problems.append(YamlProblem(path, _line(node), _describe(exc)))
                 return None
+        if id(node) in self._built:
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _TooManyAliases(_line(node))
+        self._built.add(id(node))
         self._active.add(id(node))
         try:
             if isinstance(node, SequenceNode):
@@ -273,6 +301,9 @@ def load_all(source: str) -> list[Any]:
     """Every document of ``source`` (empty documents are ``None``). Raises :class:`YamlError`."""
     if not isinstance(source, str):
         raise YamlError([YamlProblem("", None, "Invalid YAML: the source must be text")])
+    if len(source) > MAX_CODE_POINTS:
+        raise YamlError([YamlProblem("", None, f"Invalid YAML: the document has {len(source)} characters, more than "
+                                               f"the limit of {MAX_CODE_POINTS} (CELESTRA_YAML_MAX_CHARS)")])
     results: list[Any] = []
     problems: list[YamlProblem] = []
     try:
@@ -283,6 +314,10 @@ def load_all(source: str) -> list[Any]:
             builder = _Builder(loader)
             results.append(builder.build(node))
             problems.extend(builder.problems)
+    except _TooManyAliases as exc:
+        raise YamlError([YamlProblem("", exc.line, f"Invalid YAML: the document uses aliases of mappings or "
+                                                   f"sequences more than {MAX_ALIASES} times, the limit "
+                                                   "(CELESTRA_YAML_MAX_ALIASES)")]) from None
     except yaml.YAMLError as exc:
         raise _syntax_error(exc) from None
     except (ValueError, TypeError, RecursionError) as exc:  # e.g. NUL bytes, absurd nesting
@@ -313,6 +348,8 @@ def split_documents(source: str) -> list[tuple[str, int]]:
     Invalid YAML yields the whole text as one piece so that its error is reported once.
     """
     starts: list[int] = []
+    if len(source) > MAX_CODE_POINTS:
+        return [(source, 1)]  # load_all reports the limit once
     try:
         for event in yaml.parse(source, Loader=_Loader):
             if isinstance(event, yaml.DocumentStartEvent):

@@ -57,12 +57,21 @@ class LocalRuntime:
     def _sweep_loop(self) -> None:
         from django.db import close_old_connections
 
+        import time
+
+        from django.conf import settings
+
+        from .durable import reconcile
         from .tasks import sweep
 
+        next_reconcile = 0.0
         while not self._stop.wait(self.sweep_interval):
             try:
                 sweep()
-            except Exception:
+                if time.monotonic() >= next_reconcile:
+                    next_reconcile = time.monotonic() + settings.DURABILITY["RECONCILE_INTERVAL"]
+                    reconcile()
+            except Exception:  # the loop must survive a database hiccup
                 log.exception("sweep failed")
             finally:
                 close_old_connections()

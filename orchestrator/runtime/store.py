@@ -59,9 +59,11 @@ def execution_fields(execution: Execution) -> dict:
     }
 
 
-def insert_execution(execution: Execution, internal: dict | None = None) -> models.Execution:
+def insert_execution(execution: Execution, internal: dict | None = None, wake_at=None) -> models.Execution:
+    """Insert a new execution; ``wake_at``: when the reconciler should step it if no step has by then
+    (the row is the record that the execution must start; the message is a wake-up)."""
     row = models.Execution(id=execution.id, created=execution.state.start_date, internal=internal or {},
-                           **execution_fields(execution))
+                           wake_at=wake_at, **execution_fields(execution))
     row.save(force_insert=True)
     return row
 
@@ -119,12 +121,17 @@ def lock_execution(execution_id: str, nowait: bool = False) -> tuple[models.Exec
 
 
 def save_decision(row: models.Execution, execution: Execution, decision: Decision, extra_runs: Iterable[TaskRun] = (),
-                  metrics: Iterable[dict] = ()) -> None:
-    """Write what a step changed: new task runs, changed ones, the execution, logs and metrics.
+                  metrics: Iterable[dict] = (), jobs: Iterable[dict] = (),
+                  done_jobs: Iterable[tuple[str, int]] = ()) -> None:
+    """Write what a step changed: new task runs, changed ones, the execution, logs and metrics,
+    the worker jobs it dispatches (``jobs``: messages with their ``queue``) and the jobs whose
+    result it took (``done_jobs``: (task run id, attempt)).
 
     On PostgreSQL every write of the step goes in one round trip (see :func:`_write_postgres`);
     elsewhere through the ORM.
     """
+    jobs = list(jobs)
+    done_jobs = list(done_jobs)
     new_ids = {r.id for r in decision.new_runs}
     changed = {r.id: r for r in extra_runs if r.id not in new_ids}
     changed.update({k: v for k, v in decision.changed_runs.items() if k not in new_ids})
@@ -135,7 +142,8 @@ def save_decision(row: models.Execution, execution: Execution, decision: Decisio
     metrics = list(metrics)
     if connection.vendor == "postgresql":
         row.version = (row.version or 0) + 1
-        _write_postgres(row, execution, fields, decision.new_runs, list(changed.values()), decision.logs, metrics)
+        _write_postgres(row, execution, fields, decision.new_runs, list(changed.values()), decision.logs, metrics,
+                        jobs, done_jobs)
     else:
         if decision.new_runs:
             models.TaskRun.objects.bulk_create(
@@ -153,6 +161,10 @@ def save_decision(row: models.Execution, execution: Execution, decision: Decisio
             insert_logs(execution, decision.logs)
         if metrics:
             models.MetricEntry.objects.bulk_create([models.MetricEntry(**m) for m in metrics])
+        if done_jobs:
+            delete_jobs(done_jobs)
+        if jobs:
+            insert_jobs(jobs)
     version = row.version
     transaction.on_commit(lambda: CACHE.put(execution.id, version, execution))
 
@@ -165,7 +177,11 @@ def put_back(row: models.Execution, execution: Execution) -> None:
 def take_pending(execution_id: str) -> list[dict]:
     """Every result parked for the execution (the caller holds its lock), removed in one query."""
     if connection.vendor != "postgresql":
-        return []
+        parked = list(models.PendingResult.objects.filter(execution_id=execution_id).order_by("id"))
+        if not parked:
+            return []
+        models.PendingResult.objects.filter(pk__in=[p.pk for p in parked]).delete()
+        return [p.payload for p in parked]
     with connection.cursor() as cursor:
         cursor.execute(f'DELETE FROM "{models.PendingResult._meta.db_table}" WHERE execution_id = %s '
                        "RETURNING id, payload", [execution_id])
@@ -179,7 +195,8 @@ def _columns(model, names: Iterable[str]) -> list[str]:
     return [model._meta.get_field(name).column for name in names]
 
 
-def _write_postgres(row, execution: Execution, fields: dict, new_runs, changed_runs, logs, metrics) -> None:
+def _write_postgres(row, execution: Execution, fields: dict, new_runs, changed_runs, logs, metrics,
+                    jobs=(), done_jobs=()) -> None:
     """Every write of a step as one multi-statement query: one round trip instead of five.
 
     psycopg's client-side binding cursor accepts several statements in one ``execute``. The
@@ -229,9 +246,53 @@ def _write_postgres(row, execution: Execution, fields: dict, new_runs, changed_r
     metric_names = ["execution_id", "namespace", "flow_id", "task_id", "taskrun_id", "type", "name", "value", "tags",
                     "timestamp"]
     insert(models.MetricEntry, metric_names, [[m[k] for k in metric_names] for m in metrics])
+    job_table = models.Job._meta.db_table
+    for taskrun_id, attempt in done_jobs:
+        statements.append(f'DELETE FROM "{job_table}" WHERE taskrun_id = %s AND attempt = %s')
+        params.extend([taskrun_id, attempt])
+    if jobs:
+        moment = timezone.now()
+        insert(models.Job, JOB_FIELDS, [_job_values(job, moment) for job in jobs])
+        # a restart may dispatch an attempt number a killed job row still holds: it becomes the new job
+        statements[-1] += (" ON CONFLICT (taskrun_id, attempt) DO UPDATE SET state = EXCLUDED.state, "
+                           "payload = EXCLUDED.payload, queue = EXCLUDED.queue, worker_id = '', "
+                           "published = EXCLUDED.published, claimed = NULL, heartbeat = NULL, deaths = EXCLUDED.deaths")
     connection.ensure_connection()
     with ClientCursor(connection.connection) as cursor:
         cursor.execute("; ".join(statements), params)
+
+
+JOB_FIELDS = ["execution_id", "taskrun_id", "attempt", "queue", "payload", "state", "worker_id", "published", "deaths"]
+
+
+def _job_values(job: dict, moment) -> list:
+    return [job["execution_id"], job["taskrun_id"], job["attempt"], job["queue"], job, models.Job.PENDING, "",
+            moment, job.get("deaths", 0)]
+
+
+def insert_jobs(jobs: Iterable[dict]) -> None:
+    """The worker jobs of a step, as rows (the ORM path; PostgreSQL writes them with the step)."""
+    from django.utils import timezone
+
+    jobs = list(jobs)
+    moment = timezone.now()
+    models.Job.objects.filter(_job_keys([(j["taskrun_id"], j["attempt"]) for j in jobs])).delete()
+    models.Job.objects.bulk_create([models.Job(**dict(zip(JOB_FIELDS, _job_values(job, moment)))) for job in jobs])
+
+
+def delete_jobs(keys: Iterable[tuple[str, int]]) -> None:
+    keys = list(keys)
+    if keys:
+        models.Job.objects.filter(_job_keys(keys)).delete()
+
+
+def _job_keys(keys: list[tuple[str, int]]):
+    from django.db.models import Q
+
+    query = Q(pk__in=[])
+    for taskrun_id, attempt in keys:
+        query |= Q(taskrun_id=taskrun_id, attempt=attempt)
+    return query
 
 
 def insert_logs(execution: Execution, lines: Iterable[LogLine]) -> None:

@@ -1,16 +1,18 @@
 """Celery tasks: thin adapters around the engine.
 
 * ``orchestrator.advance_execution`` (queue ``executor``): lock the execution, fold in worker
-  results, decide, store, then dispatch jobs after commit.
-* ``orchestrator.run_task`` (queue ``worker.<group>``): run one task run; acks late so that a
-  worker that dies mid-task has it redelivered; the executor ignores duplicate results.
-* ``orchestrator.sweep`` (queue ``executor``, periodic): wakes executions whose timer is due and
-  picks up executions left behind by a dead executor.
+  results, decide, store (with the jobs it dispatches, as rows), then publish after commit. Acks
+  late and retries on transient database and broker errors; the step is idempotent.
+* ``orchestrator.run_task`` (queue ``worker.<group>``): claim the job for its attempt (a second
+  delivery does nothing), run it under a lease, then apply or park its result.
+* ``orchestrator.sweep`` (queue ``executor``, periodic): wakes executions whose timer is due; the
+  timer also records a start or a step announced but not done yet.
+* ``orchestrator.reconcile`` (queue ``executor``, periodic): see orchestrator.runtime.durable.
 """
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import shared_task
@@ -24,48 +26,86 @@ from orchestrator.celery import EXECUTOR_QUEUE, worker_queue
 from orchestrator.engine import states
 from orchestrator.engine.errors import CelestraError, FlowNotFound
 from orchestrator.engine.executor import LogLine, apply_result, apply_subflow_result, decide
+from orchestrator.engine.plugins import load_builtin_plugins
 
-from . import hooks, store
+from . import durable, hooks, store
 from .environment import engine_environment
 from .flows import get_flow
 from .worker import parse_ts, run_job
 
 log = logging.getLogger("celestra.executor")
 
+# Every role imports this module at start, before its pool runs tasks: load the plugin registry now.
+# Loaded lazily by the first task instead, two threads of a pool could race on a half-filled
+# registry ("Invalid type: io.kestra.plugin.core.debug.Return") right after a restart.
+load_builtin_plugins()
+
 #: context keys that the worker adds itself (not shipped in job messages)
 WORKER_LOCAL_KEYS = ("envs", "globals", "kestra", "__services__")
 
 
-@shared_task(name="orchestrator.advance_execution", ignore_result=True)
+@shared_task(name="orchestrator.advance_execution", ignore_result=True, acks_late=True)
 def advance_execution(execution_id: str, result: dict[str, Any] | None = None) -> None:
-    step(execution_id, [result] if result else [], drain=True)
+    """One step; a transient error is retried with backoff. Giving up loses nothing: what asked for
+    the step is a row (a due ``wake_at``, a parked result, a job) that the reconciler finds again."""
+    durable.with_retry(lambda: step(execution_id, [result] if result else [], drain=True),
+                       f"step of {execution_id}")
 
 
 @shared_task(name="orchestrator.run_task", ignore_result=True, acks_late=True, reject_on_worker_lost=True,
              bind=True)
 def run_task(self, job: dict[str, Any]) -> None:
-    """Run the task, then apply its result.
+    """Claim the job, run it under a lease, then apply its result.
 
-    With ``INLINE_RESULTS`` (the default) the worker applies its own result: it takes the
-    execution's lock and runs the executor step itself, exactly as the executor would, which
-    saves a broker round trip and a queue hop per task run. Should that step fail (database
-    unavailable...), the result goes to the ``executor`` queue instead, so nothing is lost.
+    1. Claim (compare-and-set on the job row for this attempt): a duplicate message, a killed or
+       superseded job does nothing.
+    2. Run, with the process' heartbeat renewing the lease and reading the kill flag.
+    3. With ``INLINE_RESULTS`` (the default) the worker applies its own result: it takes the
+       execution's lock and runs the executor step itself, which saves a broker round trip and a
+       queue hop per task run. When another step holds the execution, or the inline step fails,
+       the result is parked as a row for the next step. Database errors
+       are retried with backoff; while they are, the lease is still renewed.
     """
-    result = run_job(job, worker_id=self.request.hostname)
+    worker = durable.worker_id(self.request.hostname)
+    key = (job["taskrun_id"], job["attempt"])
+    if durable.with_retry(lambda: durable.claim(job, worker), f"claim of {key}") is None:
+        log.info("job %s#%s already claimed, killed or superseded: not run", *key)
+        return
+    durable.HEARTBEAT.add(key, interrupter())
+    try:
+        result = run_job(job, worker_id=worker)
+        durable.with_retry(lambda: _apply_own_result(job, result), f"result of {key}")
+    finally:
+        durable.HEARTBEAT.remove(key)
+
+
+def _apply_own_result(job: dict[str, Any], result: dict[str, Any]) -> None:
     execution_id = job["execution_id"]
     if settings.CELESTRA.get("INLINE_RESULTS", True):
         try:
             if step(execution_id, [result], nowait=True):
                 return
-            # another step holds the execution: park the result; the executor takes every parked
-            # result of the execution in its next step (and this message makes sure there is one)
-            with transaction.atomic():
-                models.PendingResult.objects.create(execution_id=execution_id, payload=result)
-                enqueue_advance(execution_id)
-            return
-        except Exception:
-            log.exception("inline step of %s failed; sending the result to the executor", execution_id)
-    advance_execution.apply_async(args=[execution_id, result], queue=EXECUTOR_QUEUE)
+        except durable.TRANSIENT:
+            raise
+        except Exception:  # park the result for the executor rather than lose it
+            log.exception("inline step of %s failed; parking the result for the executor", execution_id)
+    # another step holds the execution: park the result; the executor takes every parked
+    # result of the execution in its next step (and the wake-up makes sure there is one)
+    durable.park_result(job, result)
+
+
+def interrupter():
+    """How the heartbeat stops a killed attempt: in a pool process whose main thread runs the task,
+    a signal raises in that thread (see orchestrator.runtime.worker); elsewhere the attempt's kill
+    event is all (tasks poll ``cancelled()``)."""
+    from .worker import interrupt_main_thread, main_thread_interruptible
+
+    return interrupt_main_thread if main_thread_interruptible() else None
+
+
+@shared_task(name="orchestrator.reconcile", ignore_result=True)
+def reconcile() -> dict[str, int]:
+    return durable.reconcile()
 
 
 @shared_task(name="orchestrator.sweep", ignore_result=True)
@@ -74,7 +114,8 @@ def sweep() -> int:
     moment = timezone.now()
     due = list(models.Execution.objects.filter(wake_at__lte=moment).values_list("id", flat=True)[:1000])
     for execution_id in due:
-        advance_execution.apply_async(args=[execution_id], queue=EXECUTOR_QUEUE)
+        durable.publish(lambda e=execution_id: advance_execution.apply_async(args=[e], queue=EXECUTOR_QUEUE),
+                        f"step of {execution_id}")
     from .schedules import evaluate_schedules
 
     evaluate_schedules(moment)
@@ -84,8 +125,24 @@ def sweep() -> int:
     return len(due)
 
 
-def enqueue_advance(execution_id: str) -> None:
-    transaction.on_commit(lambda: advance_execution.apply_async(args=[execution_id], queue=EXECUTOR_QUEUE))
+def enqueue_advance(execution_id: str, recorded: bool = False) -> None:
+    """Inside the transaction that makes a step necessary: publish a step after commit.
+
+    Unless the caller ``recorded`` the need already (a parked result, a start timer written with the
+    row), the execution's timer is brought forward to ``REPUBLISH_AFTER`` from now, so that a lost
+    message is found again by the sweep; the step clears it.
+    """
+    if not recorded:
+        due = timezone.now() + timedelta(seconds=durable.knob("REPUBLISH_AFTER"))
+        models.Execution.objects.filter(Q(pk=execution_id) & (Q(wake_at__isnull=True) | Q(wake_at__gt=due))).update(
+            wake_at=due)
+    transaction.on_commit(lambda: durable.publish(
+        lambda: advance_execution.apply_async(args=[execution_id], queue=EXECUTOR_QUEUE), f"step of {execution_id}"))
+
+
+def start_timer():
+    """``wake_at`` for a new execution: the sweep starts it then if its wake-up message was lost."""
+    return timezone.now() + timedelta(seconds=durable.knob("REPUBLISH_AFTER"))
 
 
 def step(execution_id: str, results: list[dict[str, Any]], *, drain: bool = False, nowait: bool = False) -> bool:
@@ -108,6 +165,8 @@ def step(execution_id: str, results: list[dict[str, Any]], *, drain: bool = Fals
             if drain:
                 results = [*results, *store.take_pending(execution_id)]
             ended, jobs, released = _step_locked(row, execution, results)
+            if ended:
+                _notify_parent(row)
     except OperationalError:
         if nowait:
             return False
@@ -115,7 +174,6 @@ def step(execution_id: str, results: list[dict[str, Any]], *, drain: bool = Fals
     if jobs or released:  # after commit: a worker must find the task runs it is sent
         _send(jobs, released)
     if ended:
-        _notify_parent(row)
         hooks.on_execution_end(execution_id)
     return True
 
@@ -123,23 +181,39 @@ def step(execution_id: str, results: list[dict[str, Any]], *, drain: bool = Fals
 def _step_locked(row, execution, results: list[dict[str, Any]]) -> tuple[bool, list, list]:
     """The body of a step, with the execution locked: (ended, jobs to send, executions to release)."""
     nothing: tuple[bool, list, list] = (False, [], [])
+    # the jobs whose result this step takes (applied or stale) are done
+    done_jobs = [(r["taskrun_id"], r["attempt"]) for r in results if "taskrun_id" in r and "attempt" in r]
     try:
         flow = get_flow(execution.namespace, execution.flow_id, execution.flow_revision)
     except CelestraError as exc:
         if not execution.state.is_terminated():
             _fail_execution(row, execution, f"Cannot execute an invalid flow: {exc}")
+        store.delete_jobs(done_jobs)
         return nothing
     if execution.state.is_terminated() and not (flow.listeners or flow.after_execution):
-        store.put_back(row, execution)
+        _nothing_to_write(row, execution, done_jobs)
         return nothing
     if execution.state.current in (states.CREATED, states.QUEUED) and not _acquire_slot(flow, execution):
-        if execution.state.current != row.state:
-            store.save_decision(row, execution, _queued_decision(execution))
+        if execution.state.current != row.state or row.wake_at is not None:
+            store.save_decision(row, execution, _queued_decision(execution), done_jobs=done_jobs)
+        else:
+            _nothing_to_write(row, execution, done_jobs)
         return nothing
     applied = []
+    resubmitted: list[dict[str, Any]] = []
     logs: list[LogLine] = []
     metrics: list[dict[str, Any]] = []
     for result in results:
+        if result.get("resubmit"):  # a worker lost its lease (orchestrator.runtime.durable)
+            run, next_job = durable.resubmit(flow, execution, result)
+            if run is not None:
+                applied.append(run)
+                if next_job is None:  # given up: the attempt failed, say why
+                    logs.append(LogLine("ERROR", durable.gave_up_message(result), run.task_id, run.id,
+                                        len(run.attempts)))
+            if next_job is not None:
+                resubmitted.append(next_job)
+            continue
         if "subflow_taskrun_id" in result:
             run = apply_subflow_result(flow, execution, result)
             if run is not None:
@@ -171,18 +245,31 @@ def _step_locked(row, execution, results: list[dict[str, Any]]) -> tuple[bool, l
             decision.wake(datetime.fromisoformat(retry_at))
     if not (applied or decision.new_runs or decision.changed_runs or decision.jobs or decision.logs
             or decision.execution_changed or decision.ended or decision.wake_at != row.wake_at):
-        store.put_back(row, execution)  # nothing to write: a duplicate message or a parked result taken already
+        # nothing to write: a duplicate message or a parked result taken already
+        _nothing_to_write(row, execution, done_jobs)
         return nothing
-    store.save_decision(row, execution, decision, applied, metrics)
     jobs = []
     for job in decision.jobs:
         message = job.to_message()
         message["context"] = {k: v for k, v in message["context"].items() if k not in WORKER_LOCAL_KEYS}
+        message["queue"] = worker_queue(message.get("worker_group"))
         jobs.append(message)
+    jobs.extend(resubmitted)
+    store.save_decision(row, execution, decision, applied, metrics, jobs=jobs, done_jobs=done_jobs)
     released = _release_queued(execution) if decision.ended and flow.concurrency else []
     if decision.retry_at is not None:
         _create_retry_attempt(execution, decision.retry_at)
     return decision.ended, jobs, released
+
+
+def _nothing_to_write(row, execution, done_jobs: list[tuple[str, int]]) -> None:
+    """A step that changes nothing: forget the jobs whose (stale) result it took, clear a timer
+    that only announced this step, keep the in-memory execution."""
+    store.delete_jobs(done_jobs)
+    if row.wake_at is not None and row.wake_at <= timezone.now() and execution.state.is_terminated():
+        models.Execution.objects.filter(pk=row.pk, version=row.version).update(wake_at=None)
+        row.wake_at = None
+    store.put_back(row, execution)
 
 
 def _create_retry_attempt(execution, at: datetime) -> None:
@@ -262,7 +349,9 @@ def _notify_parent(row) -> None:
         outputs = {**legacy, **(outputs or {})}
     result = {"subflow_taskrun_id": internal["parentTaskRunId"], "execution_id": row.id, "state": row.state,
               "outputs": outputs}
-    advance_execution.apply_async(args=[row.parent_id, result], queue=EXECUTOR_QUEUE)
+    # in the child's ending transaction: the parent's next step takes it (a row, not only a message)
+    models.PendingResult.objects.create(execution_id=row.parent_id, payload=result)
+    enqueue_advance(row.parent_id, recorded=True)
 
 
 def _legacy_subflow_outputs(row, internal) -> dict[str, Any] | None:
@@ -285,10 +374,13 @@ def _legacy_subflow_outputs(row, internal) -> dict[str, Any] | None:
 
 
 def _send(jobs: list[dict[str, Any]], released: list[str]) -> None:
+    """Publish the wake-ups of a committed step; a lost one is sent again by the reconciler."""
     for job in jobs:
-        run_task.apply_async(args=[job], queue=worker_queue(job.get("worker_group")))
+        durable.publish(lambda job=job: run_task.apply_async(args=[job], queue=job["queue"]),
+                        f"job {job['taskrun_id']}#{job['attempt']}")
     for execution_id in released:
-        advance_execution.apply_async(args=[execution_id], queue=EXECUTOR_QUEUE)
+        durable.publish(lambda e=execution_id: advance_execution.apply_async(args=[e], queue=EXECUTOR_QUEUE),
+                        f"step of {execution_id}")
 
 
 def _metric_rows(execution, run, metrics) -> list[dict[str, Any]]:
@@ -317,10 +409,12 @@ def _acquire_slot(flow, execution) -> bool:
     if not concurrency:
         return True
     limit = int(concurrency.get("limit", 1))
-    # executions created earlier and not started yet count too: two executions stepped at the same
-    # time in different processes must not both see a free slot
+    _serialise_slot_decision(execution.namespace, execution.flow_id)
+    # executions created earlier and not started yet (CREATED or QUEUED) hold their place too: a
+    # new execution does not jump the queue, and QUEUED ones start first-in first-out
     same_flow = models.Execution.objects.filter(namespace=execution.namespace, flow_id=execution.flow_id)
-    active = (same_flow.filter(Q(state__in=ACTIVE) | Q(state=states.CREATED, created__lt=execution.state.start_date))
+    active = (same_flow.filter(Q(state__in=ACTIVE)
+                               | Q(state__in=[states.CREATED, states.QUEUED], created__lt=execution.state.start_date))
               .exclude(pk=execution.id).count())
     if active < limit:
         return True
@@ -335,6 +429,14 @@ def _acquire_slot(flow, execution) -> bool:
     else:
         execution.state = execution.state.with_state(states.QUEUED)
     return False
+
+
+def _serialise_slot_decision(namespace: str, flow_id: str) -> None:
+    """One slot decision per flow at a time, until the deciding step commits (PostgreSQL: a
+    transaction-level advisory lock; SQLite serialises every writing transaction already)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"celestra.concurrency:{namespace}:{flow_id}"])
 
 
 def _queued_decision(execution):

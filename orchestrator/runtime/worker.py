@@ -6,6 +6,7 @@ import glob
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -46,8 +47,13 @@ class WorkerRunContext:
         self.deadline = deadline
         self.logs: list[dict[str, Any]] = []
         self.metrics: list[dict[str, Any]] = []
-        self.killed = threading.Event()
+        from .durable import HEARTBEAT
+
+        # set by the heartbeat when the job is killed (a fresh event when not run under a lease)
+        self.killed = HEARTBEAT.event((self.taskrun_id, job["attempt"])) or threading.Event()
         self.warning = False
+        #: "Timeout" or "Killed" when the supervisor interrupted the attempt
+        self.stopped: str | None = None
         self._working_dir = working_dir
         self._owns_working_dir = False
         if working_dir:
@@ -67,10 +73,11 @@ class WorkerRunContext:
             shutil.rmtree(self._working_dir, ignore_errors=True)
 
     def render(self, value: Any) -> Any:
-        return expressions.render(value, self.variables)
+        # The expression budget never outlasts the task's own timeout.
+        return expressions.render(value, self.variables, self.deadline)
 
     def render_string(self, value: Any) -> str:
-        return expressions.render_string(value, self.variables)
+        return expressions.render_string(value, self.variables, self.deadline)
 
     def log(self, level: str, message: str) -> None:
         level = "WARN" if level == "WARNING" else level.upper()
@@ -83,9 +90,15 @@ class WorkerRunContext:
 
     def set_timeout(self, seconds: float) -> None:
         self.deadline = time.monotonic() + seconds
+        _SUPERVISOR.arm_deadline(self, seconds)
 
     def timed_out(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
+
+    def cancelled(self) -> bool:
+        """True once the attempt is killed (``killed``, set by the heartbeat) or past its timeout:
+        long-running plugins (script tasks) poll it."""
+        return self.killed.is_set() or self.timed_out()
 
     def sleep(self, seconds: float) -> None:
         end = time.monotonic() + max(seconds, 0)
@@ -101,10 +114,6 @@ class WorkerRunContext:
                 raise TaskKilled("Killed")
 
     # --- for script tasks (orchestrator.plugins.scripts): the kill check and live logs -----------
-
-    def cancelled(self) -> bool:
-        """True once the attempt is to be killed (``killed`` is set by whoever stops the work)."""
-        return self.killed.is_set()
 
     def publish_logs(self) -> None:
         """Write the log lines gathered so far to the database now, so that the API shows a long
@@ -129,11 +138,95 @@ class WorkerRunContext:
         del self.logs[:count]
 
 
+class _Supervisor:
+    """Stops a task blocked in the main thread (prefork and solo pools): at its timeout (an
+    interval timer) or when the heartbeat finds it killed (a signal sent to the main thread),
+    ``SIGALRM``'s handler raises ``TaskKilled`` in that thread, which interrupts a blocking socket
+    read or sleep. Threads (local mode's pool) cannot be interrupted: there the attempt's kill
+    event and deadline are read by ``ctx.sleep`` and by plugins polling ``cancelled()``.
+    """
+
+    def __init__(self) -> None:
+        self.ctx: WorkerRunContext | None = None
+        self.installed_pid = -1
+
+    def usable(self) -> bool:
+        return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+    def start(self, ctx: WorkerRunContext) -> None:
+        if not self.usable():
+            return
+        if self.installed_pid != os.getpid():
+            signal.signal(signal.SIGALRM, self._fire)
+            self.installed_pid = os.getpid()
+        self.ctx = ctx
+
+    def arm_deadline(self, ctx: WorkerRunContext, seconds: float) -> None:
+        if self.ctx is ctx:
+            signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+
+    def stop(self, ctx: WorkerRunContext) -> None:
+        if self.ctx is ctx:
+            self.ctx = None
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def _fire(self, signum, frame) -> None:
+        ctx = self.ctx
+        if ctx is None:
+            return  # the attempt ended meanwhile
+        reason = "Killed" if ctx.killed.is_set() else (
+            "Timeout" if ctx.deadline is not None and time.monotonic() >= ctx.deadline - 0.001 else None)
+        if reason is None:
+            return
+        self.ctx = None
+        ctx.stopped = reason
+        _stop_started_processes(ctx)
+        raise TaskKilled(reason)
+
+
+_SUPERVISOR = _Supervisor()
+
+
+def main_thread_interruptible() -> bool:
+    return _SUPERVISOR.usable()
+
+
+def interrupt_main_thread() -> None:
+    """Called by the heartbeat thread when the running job was killed."""
+    if _SUPERVISOR.ctx is not None:
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGALRM)
+
+
+def _stop_started_processes(ctx: WorkerRunContext) -> None:
+    """Terminate the process groups the attempt started (script tasks). A pool process whose main
+    thread runs the attempt runs nothing else, so its live groups are the attempt's."""
+    from orchestrator.engine import supervision
+
+    supervision.terminate_all()
+
+
 def _attempt(job: dict[str, Any], task: Any, working_dir: str | None = None) -> tuple[str, Any, WorkerRunContext]:
     """Run the plugin once: (state, outputs, context). Never raises."""
     ctx = WorkerRunContext(job, None, working_dir)
-    state, outputs = run_attempt(task, ctx, lambda: prepare_run_context(
-        ctx, get_flow(job["namespace"], job["flow_id"], job["flow_revision"])))
+    _SUPERVISOR.start(ctx)
+    try:
+        if ctx.killed.is_set():
+            state, outputs = states.FAILED, None
+            ctx.log("ERROR", "Task attempt killed: Killed")
+        else:
+            state, outputs = run_attempt(task, ctx, lambda: prepare_run_context(
+                ctx, get_flow(job["namespace"], job["flow_id"], job["flow_revision"])))
+    except TaskKilled as exc:  # raised by the supervisor between the plugin's end and the attempt's
+        state, outputs = states.FAILED, None
+        ctx.log("ERROR", f"Timeout after {task.timeout}" if str(exc) == "Timeout" else f"Task attempt killed: {exc}")
+    finally:
+        _SUPERVISOR.stop(ctx)
+    if ctx.killed.is_set() and state == states.SUCCESS:
+        state = states.FAILED
+    if ctx.stopped == "Timeout" and not any(line["message"].startswith("Timeout after") for line in ctx.logs):
+        # a plugin turned the interruption into an error of its own: the attempt still timed out
+        state = states.FAILED
+        ctx.log("ERROR", f"Timeout after {task.timeout}")
     return state, outputs, ctx
 
 

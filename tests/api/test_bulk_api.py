@@ -77,8 +77,8 @@ def test_one_refused_execution_refuses_the_whole_bulk(client, runtime):
 
 @pytest.mark.django_db(transaction=True)
 def test_kill_by_query_kills_the_running_executions_of_a_flow(client, runtime):
+    finished = run(FAILING)  # first: the sleeping tasks may hold every worker slot
     running = [run(SLEEP, wait=False), run(SLEEP, wait=False)]
-    finished = run(FAILING)
     answer = client.delete(f"{BASE}/kill/by-query?filters[flowId][EQUALS]=sleeping")
     assert answer.status_code == 200, answer.content
     assert answer.json() == {"count": 2}

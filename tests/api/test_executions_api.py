@@ -449,7 +449,7 @@ class TestWebhook:
         disabled = client.get(f"{self.url}/disabled-key")
 
         assert unknown_flow.status_code == 404
-        assert "Flow not found" in unknown_flow.json()["message"]
+        assert "Webhook not found" in unknown_flow.json()["message"]  # flows cannot be enumerated
         assert unknown_key.status_code == 404
         assert "Webhook not found" in unknown_key.json()["message"]
         assert disabled.status_code == 404

@@ -124,18 +124,19 @@ def test_a_killed_pool_process_has_its_task_redelivered(runtime, transactional_d
         # when: the pool process dies mid-task
         for child in children:
             os.kill(child, signal.SIGKILL)
-        # then: the message is requeued, a new pool process runs it, the execution ends right
-        done = wait_for(execution.id, timeout=60)
+        # then: the lost attempt's lease expires, the task run is resubmitted as a new attempt (the
+        # redelivered message finds the job claimed and does nothing), the execution ends right
+        done = wait_for(execution.id, timeout=90)
         assert done.state.current == states.SUCCESS
         slow = [r for r in done.task_runs if r.task_id == "slow"][0]
         assert slow.state.current == states.SUCCESS
-        assert len(slow.attempts) == 1
+        assert [a.state.current for a in slow.attempts] == [states.RESUBMITTED, states.SUCCESS]
     finally:
         worker.terminate()
         worker.wait(15)
 
 
-def test_a_worker_killed_outright_has_its_task_restored_after_the_visibility_timeout(runtime, transactional_db):
+def test_a_worker_killed_outright_has_its_task_resubmitted_when_its_lease_expires(runtime, transactional_db):
     # given: a worker of group "doomed" that will be killed with its pool while running a task
     worker = start_worker("doomed", "worker-doomed")
     wait_for_children(worker.pid)
@@ -154,12 +155,14 @@ def test_a_worker_killed_outright_has_its_task_restored_after_the_visibility_tim
         os.kill(child, signal.SIGKILL)
     worker.send_signal(signal.SIGKILL)
     worker.wait(15)
-    # when: another worker of the group starts (its visibility timeout is short)
-    replacement = start_worker("doomed", "worker-doomed-2", CELESTRA_VISIBILITY_TIMEOUT="3")
+    # when: another worker of the group starts (with the default visibility timeout: one hour)
+    replacement = start_worker("doomed", "worker-doomed-2")
     try:
-        # then: the unacknowledged message is restored and the execution ends right
+        # then: the lease expires, the task run is resubmitted, the execution ends right
         done = wait_for(execution.id, timeout=90)
         assert done.state.current == states.SUCCESS
+        slow = done.task_runs[0]
+        assert [a.state.current for a in slow.attempts] == [states.RESUBMITTED, states.SUCCESS]
     finally:
         replacement.terminate()
         replacement.wait(15)

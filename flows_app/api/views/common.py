@@ -34,13 +34,19 @@ def bool_param(request, name: str, default: bool = False) -> bool:
     return value.strip().lower() in ("true", "1", "yes", "on")
 
 
+JAVA_INT_MAX = 2**31 - 1
+
+
 def int_param(request, name: str, default: int | None = None, minimum: int | None = None) -> int | None:
+    """An ``Integer`` query parameter: Kestra (Micronaut) refuses text and values beyond Java's int."""
     value = request.query_params.get(name)
     if value is None or value == "":
         return default
     try:
-        number = int(value)
+        number = int(value.strip()) if len(value) <= 20 else None
     except ValueError:
+        number = None
+    if number is None or not -JAVA_INT_MAX - 1 <= number <= JAVA_INT_MAX:
         raise BadRequest(f"Failed to convert argument [{name}] for value [{value}]") from None
     if minimum is not None and number < minimum:
         raise BadRequest(f"{name}: must be greater than or equal to {minimum}")
@@ -159,10 +165,22 @@ def text_q(column: str, f: Filter) -> Q:
     if f.op == "CONTAINS":
         return Q(**{f"{column}__icontains": value})
     if f.op == "REGEX":
+        check_regex_filter(f)
         return Q(**{f"{column}__regex": value})
     if f.op == "PREFIX":
         return Q(**{column: value}) | Q(**{f"{column}__startswith": value + "."})
     raise BadRequest(f"Operation {f.op} is not supported on '{f.field}'")
+
+
+def check_regex_filter(f: Filter) -> None:
+    """A REGEX filter must compile: an invalid pattern is the caller's error (400), not the database's."""
+    from orchestrator.engine.expressions import ExpressionError
+    from orchestrator.engine.expressions._regex import compile_regex
+
+    try:
+        compile_regex(f.value)
+    except ExpressionError:
+        raise BadRequest(f"Invalid regular expression '{f.value}' for filter '{f.field}'") from None
 
 
 def date_q(column: str, f: Filter) -> Q:

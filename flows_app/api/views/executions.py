@@ -42,6 +42,8 @@ def submitted_inputs(request) -> dict[str, Any]:
     data = request.data
     if isinstance(data, dict) and not hasattr(data, "getlist"):
         return dict(data)
+    if not hasattr(data, "getlist"):
+        raise BadRequest("The inputs must be a JSON object or multipart form fields")
     inputs: dict[str, Any] = {}
     files = request.FILES
     for key in data.keys():
@@ -471,6 +473,38 @@ class MetricsView(ApiView):
 
 # --- webhooks (spec §7.5) ------------------------------------------------------------------------------
 
+def webhook_rate_limited(namespace: str, flow_id: str, key: str) -> int | None:
+    """Seconds to wait when the calls to this webhook key are over ``WEBHOOK_RATE_LIMIT`` in the window.
+
+    A fixed-window counter in Django's cache (shared by every web process when the cache is Redis).
+    Unknown keys are counted the same way, so the limit does not tell whether a key exists.
+    """
+    import hashlib
+    import time
+
+    from django.core.cache import cache
+
+    limits = getattr(settings, "CELESTRA_LIMITS", {})
+    limit = int(limits.get("WEBHOOK_RATE_LIMIT") or 0)
+    if limit <= 0:
+        return None
+    window = max(int(limits.get("WEBHOOK_RATE_WINDOW") or 60), 1)
+    now = time.time()
+    digest = hashlib.sha256(f"{namespace}\x00{flow_id}\x00{key}".encode()).hexdigest()[:32]
+    counter = f"celestra:webhook-rate:{digest}:{int(now // window)}"
+    if cache.add(counter, 1, timeout=window + 1):
+        count = 1
+    else:
+        try:
+            count = cache.incr(counter)
+        except ValueError:  # expired between add and incr
+            cache.add(counter, 1, timeout=window + 1)
+            count = 1
+    if count <= limit:
+        return None
+    return max(1, int(window - now % window + 0.999))
+
+
 class WebhookView(ApiView):
     """``GET|POST|PUT /executions/webhook/{namespace}/{flowId}/{key}[/{path}]``; no authentication."""
 
@@ -488,6 +522,13 @@ class WebhookView(ApiView):
         return self._call(request, namespace, flow_id, key)
 
     def _call(self, request, namespace, flow_id, key):
+        limited = webhook_rate_limited(namespace, flow_id, key)
+        if limited is not None:
+            response = Response({"message": "Too Many Requests: the webhook's rate limit is reached",
+                                 "_links": {"self": {"href": request.get_full_path(), "templated": False}}},
+                                status=status.HTTP_429_TOO_MANY_REQUESTS)
+            response["Retry-After"] = str(limited)
+            return response
         raw = request.body
         body = raw.decode("utf-8", errors="replace") if raw else None
         headers: dict[str, list[str]] = {}

@@ -3,7 +3,7 @@
 Pebble templates are translated to Jinja source whose every operator, filter and function is a
 Pebble-compatible helper, then compiled once and cached. The public API:
 
-* ``render(value, context)``: renders str/list/dict recursively. A string without ``{{`` and ``{%`` is
+* ``render(value, context, deadline=None)``: renders str/list/dict recursively. A string without ``{{`` and ``{%`` is
   returned as is; a string that is exactly one ``{{ expr }}`` returns the raw value (typed rendering);
   any other string renders to text.
 * ``render_string(value, context)``: always text.
@@ -14,21 +14,25 @@ Pebble-compatible helper, then compiled once and cached. The public API:
 The context is a plain dict (``flow``, ``execution``, ``inputs``, ``outputs``...). Functions that need
 the platform (``secret``, ``kv``, ``read``, ``fileSize``, ``fileExists``, ``errorLogs``,
 ``tasksWithState``) call the object found under the ``"__services__"`` key.
+
+Every top-level render runs under a time budget (``configure_limits(time_budget=...)``, capped by a
+``deadline`` given by the caller, e.g. the task's timeout) and size limits; running past either fails
+the render with an ``ExpressionError`` (``ExpressionTimeout`` for time) instead of hanging.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from . import _dates
+from . import _dates, _runtime, _values
 from ._dates import default_time_zone
-from ._engine import compile_template, run_text, run_typed
-from ._errors import ExpressionError
+from ._engine import begin_render, compile_template, end_render, run_text, run_typed
+from ._errors import ExpressionError, ExpressionTimeout
 from ._runtime import MAX_COLLECTION_SIZE, MAX_LOOP_ITERATIONS, MAX_OUTPUT_CHARS
 from ._values import to_text
 
 __all__ = [
-    "ExpressionError", "render", "render_string", "render_typed", "is_truthy", "build_envs",
+    "ExpressionError", "ExpressionTimeout", "configure_limits", "render", "render_string", "render_typed", "is_truthy", "build_envs",
     "set_default_time_zone", "default_time_zone", "MAX_OUTPUT_CHARS", "MAX_LOOP_ITERATIONS",
     "MAX_COLLECTION_SIZE",
 ]
@@ -40,31 +44,62 @@ def _needs_rendering(text: str) -> bool:
     return "{{" in text or "{%" in text
 
 
-def render(value: Any, context: Mapping[str, Any]) -> Any:
-    """Render a property value: strings (typed when one ``{{ }}``), lists and dicts recursively."""
+def render(value: Any, context: Mapping[str, Any], deadline: float | None = None) -> Any:
+    """Render a property value: strings (typed when one ``{{ }}``), lists and dicts recursively.
+
+    The whole value shares one time budget; ``deadline`` (a ``time.monotonic()`` instant) caps it.
+    """
+    if isinstance(value, str) and "{{" not in value and "{%" not in value:
+        return value
+    token = begin_render(deadline)
+    try:
+        return _render(value, context)
+    finally:
+        end_render(token)
+
+
+def _render(value: Any, context: Mapping[str, Any]) -> Any:
     if isinstance(value, str):
         if "{{" not in value and "{%" not in value:
             return value
         return run_typed(compile_template(value), context)
     if isinstance(value, dict):
-        return {(render_string(k, context) if isinstance(k, str) and _needs_rendering(k) else k): render(v, context)
+        return {(render_string(k, context) if isinstance(k, str) and _needs_rendering(k) else k): _render(v, context)
                 for k, v in value.items()}
     if isinstance(value, list):
-        return [render(item, context) for item in value]
+        return [_render(item, context) for item in value]
     if isinstance(value, tuple):
-        return tuple(render(item, context) for item in value)
+        return tuple(_render(item, context) for item in value)
     return value
 
 
-def render_string(value: Any, context: Mapping[str, Any]) -> str:
+def render_string(value: Any, context: Mapping[str, Any], deadline: float | None = None) -> str:
     """Render to text, whatever the template holds (maps and lists print as JSON)."""
     if isinstance(value, str):
         if "{{" not in value and "{%" not in value:
             return value
-        return run_text(compile_template(value), context)
+        token = begin_render(deadline)
+        try:
+            return run_text(compile_template(value), context)
+        finally:
+            end_render(token)
     if value is None:
         return ""
-    return to_text(render(value, context))
+    return to_text(render(value, context, deadline))
+
+
+def configure_limits(time_budget: float | None = None, max_output_chars: int | None = None,
+                     max_loop_iterations: int | None = None, max_collection_size: int | None = None) -> None:
+    """Set the process-wide limits of a render (Django settings call it once at start-up)."""
+    if time_budget is not None:
+        _runtime.TIME_BUDGET = float(time_budget)
+    if max_output_chars is not None:
+        _runtime.MAX_OUTPUT_CHARS = int(max_output_chars)
+        _values.MAX_JSON_CHARS = int(max_output_chars)
+    if max_loop_iterations is not None:
+        _runtime.MAX_LOOP_ITERATIONS = int(max_loop_iterations)
+    if max_collection_size is not None:
+        _runtime.MAX_COLLECTION_SIZE = int(max_collection_size)
 
 
 def render_typed(text: Any, context: Mapping[str, Any]) -> Any:

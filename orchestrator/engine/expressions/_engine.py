@@ -1,13 +1,14 @@
 """The Jinja environment that runs translated Pebble templates, its compile cache and error reporting."""
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import TracebackType
-from typing import Any
+from typing import Any, Callable
 
 from jinja2 import TemplateSyntaxError, nodes, pass_context
 from jinja2.compiler import CodeGenerator, Frame
@@ -45,6 +46,17 @@ _HELPERS: dict[str, Any] = {
     "_p_nc": rt.null_coalesce_value, "_p_uc": rt.undefined_coalesce_value, "_p_def": rt.defined_value,
     "_p_default": rt.default_value, "_p_method": call_method,
 }
+
+
+def _budgeted(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter or function that first checks the render's deadline (a loop of calls cannot run on)."""
+    check = rt.check_deadline
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        check()
+        return function(*args, **kwargs)
+    return call
 
 
 class PebbleCodeGenerator(CodeGenerator):
@@ -91,9 +103,10 @@ class PebbleEnvironment(ImmutableSandboxedEnvironment):
         super().__init__(autoescape=False, undefined=PebbleUndefined, finalize=to_text, keep_trailing_newline=True,
                          optimized=False, cache_size=0, auto_reload=False)
         self.filters.clear()
-        self.filters.update(FILTERS)
+        self.filters.update({name: _budgeted(function) for name, function in FILTERS.items()})
         self.filters.update(_HELPERS)
-        self.filters.update({f"_f_{name}": function for name, function in FUNCTIONS.items()})
+        self.filters["_p_method"] = _budgeted(call_method)
+        self.filters.update({f"_f_{name}": _budgeted(function) for name, function in FUNCTIONS.items()})
         self.filters["_p_ctx"] = pass_context(rt.context_lookup)
         self.filters["_p_ctxsoft"] = pass_context(rt.context_lookup_soft)
         self.tests.clear()
@@ -108,6 +121,7 @@ class PebbleEnvironment(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - Jinja API
         if isinstance(__obj, Macro):
+            rt.check_deadline()  # recursive macros are the other way to run without a loop
             for value in (*args, *kwargs.values()):
                 if value.__class__ is PebbleUndefined:
                     raise MissingVariable(missing_name(value))
@@ -130,6 +144,17 @@ ENVIRONMENT = PebbleEnvironment()
 REGISTRY = _Registry()
 
 
+def _from_string(source: str) -> Template:
+    """Compile Jinja source without running filters: Jinja folds calls with constant arguments at
+    compile time, which would run a costly ``jq`` or regex outside any budget (and twice). An expired
+    budget makes every filter and function refuse, so Jinja leaves them to the render."""
+    token = rt.STATE.set(rt.RenderState(deadline=0.0))
+    try:
+        return ENVIRONMENT.from_string(source)
+    finally:
+        rt.STATE.reset(token)
+
+
 @dataclass
 class Compiled:
     source: str
@@ -144,7 +169,7 @@ class Compiled:
         """The ``{% set _p_result = expr %}`` template of a single-expression source, compiled on first use."""
         if self.expression is None and self.single is not None:
             try:
-                self.expression = ENVIRONMENT.from_string("{% set _p_result = " + self.single + " %}")
+                self.expression = _from_string("{% set _p_result = " + self.single + " %}")
             except TemplateSyntaxError as exc:
                 raise _syntax_error(self.source, exc.message or str(exc)) from None
         return self.expression
@@ -164,7 +189,7 @@ def compile_template(source: str, keep_raw: bool = False) -> Compiled:
     if translation.static is not None:
         return compiled
     try:
-        compiled.template = ENVIRONMENT.from_string(translation.source)
+        compiled.template = _from_string(translation.source)
     except TemplateSyntaxError as exc:
         log.debug("Jinja rejected the translation of %r: %s\n%s", source, exc, translation.source)
         raise _syntax_error(source, exc.message or str(exc)) from None
@@ -212,17 +237,27 @@ def _located(exc: BaseException, compiled: Compiled, template: Template | None) 
     else:
         message = (f"Unable to render the expression `{compiled.source}` at line {line}: "
                    f"{type(exc).__name__}: {exc}")
-    error = ExpressionError(message)
+    error = (type(exc) if isinstance(exc, ExpressionError) else ExpressionError)(message)
     error.located = True
     return error
 
 
-def _begin() -> tuple[rt.RenderState, Any]:
+def _begin(deadline: float | None = None) -> tuple[rt.RenderState, Any]:
     state = rt.STATE.get()
     if state is None:
-        state = rt.RenderState()
+        state = rt.RenderState(deadline)
         return state, rt.STATE.set(state)
     return state, None
+
+
+def begin_render(deadline: float | None = None) -> Any:
+    """Open the budget of a top-level render (nested renders share it); returns a token for ``end_render``."""
+    return _begin(deadline)[1]
+
+
+def end_render(token: Any) -> None:
+    if token is not None:
+        rt.STATE.reset(token)
 
 
 def run_text(compiled: Compiled, variables: Mapping[str, Any]) -> str:
@@ -236,11 +271,14 @@ def run_text(compiled: Compiled, variables: Mapping[str, Any]) -> str:
         parts: list[str] = []
         size = 0
         limit = rt.MAX_OUTPUT_CHARS
+        check = rt.check_deadline
         for piece in template.root_render_func(context):
             size += len(piece)
             if size > limit:
                 raise ExpressionError(f"Rendered value exceeds the maximum size of {limit} characters")
             parts.append(piece)
+            if not len(parts) & 1023:
+                check()
         return "".join(parts)
     except Exception as exc:  # noqa: BLE001 - every failure becomes an ExpressionError
         raise _located(exc, compiled, template) from None

@@ -26,3 +26,7 @@ class MissingVariable(Exception):
     def __init__(self, name: str):
         super().__init__(name)
         self.name = name
+
+
+class ExpressionTimeout(ExpressionError):
+    """A render ran past its time budget (the expression setting, capped by the task's timeout)."""

@@ -12,17 +12,17 @@ import re
 import unicodedata
 from collections.abc import Mapping, Set
 from datetime import datetime
-from functools import lru_cache
 from typing import Any, Callable
 from urllib.parse import quote_plus, unquote_plus
 
-import jq as jq_module
 import yaml as yaml_module
 
 from . import _dates
-from ._errors import ExpressionError
+from ._errors import ExpressionError, ExpressionTimeout
+from ._jq import JqFailure, run_jq
 from ._numbers import decimal_format, default_number_format, java_format, number_string, parse_number
-from ._runtime import check_collection, check_size, equals, is_empty
+from . import _regex, _runtime
+from ._runtime import check_collection, check_size, equals, is_empty, remaining_budget
 from ._values import class_name, is_number, java_str, to_json, to_plain
 
 Filter = Callable[..., Any]
@@ -109,9 +109,9 @@ def trim(value: Any) -> Any:
     return None if value is None else _text(value).strip(_JAVA_TRIM)
 
 
-def _java_replacement(replacement: str) -> Callable[[re.Match[str]], str]:
+def _java_replacement(replacement: str) -> Callable[[Any], str]:
     """Java's ``$1`` / ``${name}`` / ``\\$`` replacement syntax."""
-    def expand(match: re.Match[str]) -> str:
+    def expand(match: Any) -> str:
         out = []
         index = 0
         while index < len(replacement):
@@ -139,18 +139,10 @@ def _java_replacement(replacement: str) -> Callable[[re.Match[str]], str]:
     return expand
 
 
-@lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ExpressionError(f"Invalid regular expression '{pattern}': {exc}") from None
-
-
 def _replace_text(text: str, pairs: Mapping[Any, Any], regexp: bool) -> str:
     for key, replacement in pairs.items():
         if regexp:
-            text = _regex(java_str(key)).sub(_java_replacement(java_str(replacement)), text)
+            text = _regex.sub(java_str(key), _java_replacement(java_str(replacement)), text, remaining_budget())
         else:
             text = text.replace(java_str(key), java_str(replacement))
         check_size(text)
@@ -185,10 +177,9 @@ def java_split(text: str, pattern: str, limit: int = 0) -> list[str]:
     if len(pattern) == 1 and pattern not in ".$|()[{^?*+\\":
         parts = text.split(pattern, limit - 1) if limit > 0 else text.split(pattern)
     else:
-        regex = _regex(pattern)
         parts = []
         position = 0
-        for match in regex.finditer(text):
+        for match in _regex.finditer(pattern, text, remaining_budget()):
             if limit > 0 and len(parts) == limit - 1:
                 break
             if match.end() == 0:
@@ -384,8 +375,10 @@ def _indent(value: Any, amount: Any, prefix: Any, name: str) -> Any:
     count = _require_int(amount, name, "amount")
     if count < 0:
         raise ExpressionError(f"The '{name}' filter expects a positive integer >=0 as argument 'amount'.")
-    pad = (" " if prefix is None else java_str(prefix)) * count
-    check_size(pad)
+    unit = " " if prefix is None else java_str(prefix)
+    if len(unit) * count > _runtime.MAX_OUTPUT_CHARS:  # refuse before building a gigabyte of padding
+        raise ExpressionError(f"Rendered value exceeds the maximum size of {_runtime.MAX_OUTPUT_CHARS} characters")
+    pad = unit * count
     newline = _line_separator(text)
     if name == "nindent":
         text = newline + text
@@ -685,30 +678,33 @@ def to_ion_filter(value: Any) -> str:
     return check_size(to_ion(value))
 
 
-@lru_cache(maxsize=256)
-def _jq_program(expression: str) -> Any:
-    try:
-        return jq_module.compile(expression)
-    except ValueError as exc:
-        raise ExpressionError(f"Failed to resolve JQ expression '{expression}': {exc}") from None
-
-
 @pebble_filter("jq")
 def jq(value: Any, expression: Any = None) -> Any:
-    """Kestra's ``jq``: always a list of results; a string input is parsed as JSON first."""
+    """Kestra's ``jq``: always a list of results; a string input is parsed as JSON first.
+
+    The program runs in a sandbox process (no server environment, killed at the render's deadline).
+    """
     if value is None:
         return None
     if expression is None:
         raise ExpressionError("The 'jq' filter expects an argument 'expression'.")
-    program = _jq_program(java_str(expression))
+    program = java_str(expression)
     try:
         if isinstance(value, str):
-            results = program.input_text(value).all()
-        else:
-            results = program.input_value(to_plain(value)).all()
-    except ValueError as exc:
-        raise ExpressionError(f"Unable to parse jq value '{java_str(value)[:200]}': {exc}") from None
-    return results
+            return run_jq(program, value, None, remaining_budget(), _runtime.MAX_OUTPUT_CHARS)
+        # Sent as JSON text written by to_json, which counts the size while writing (shared nested
+        # lists fail at the limit at once instead of being expanded first).
+        return run_jq(program, to_json(value, include_nulls=True), None, remaining_budget(),
+                      _runtime.MAX_OUTPUT_CHARS)
+    except ExpressionTimeout:
+        raise ExpressionTimeout(f"The jq program '{program[:200]}' ran past the time budget of "
+                                f"{_runtime.budget_of_render(0)}") from None
+    except JqFailure as exc:
+        if exc.kind == "compile":
+            raise ExpressionError(f"Failed to resolve JQ expression '{program}': {exc}") from None
+        if exc.kind == "value":
+            raise ExpressionError(f"Unable to parse jq value '{java_str(value)[:200]}': {exc}") from None
+        raise ExpressionError(f"The jq program '{program[:200]}' failed: {exc}") from None
 
 
 @pebble_filter("className")

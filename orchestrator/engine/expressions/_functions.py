@@ -599,7 +599,10 @@ def _str_methods(text: str, name: str, args: tuple[Any, ...]) -> Any:  # noqa: C
     if name == "equalsIgnoreCase" and len(args) == 1:
         return isinstance(args[0], str) and text.lower() == args[0].lower()
     if name == "matches" and len(args) == 1:
-        return re.fullmatch(java_str(args[0]), text) is not None
+        from . import _regex
+        from ._runtime import remaining_budget
+
+        return _regex.fullmatch(java_str(args[0]), text, remaining_budget())
     return _MISSING
 
 

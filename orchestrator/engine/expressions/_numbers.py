@@ -155,8 +155,15 @@ def java_format(template: str, args: list[Any]) -> str:
     return "".join(out)
 
 
+#: Widths and precisions of a format specifier above this are refused before any text is built.
+MAX_FORMAT_WIDTH = 1_000_000
+
+
 def _convert(value: Any, flags: str, width: str | None, precision: str | None, conversion: str,
              spec: str) -> str:
+    for part in (width, precision[1:] if precision else None):
+        if part and (len(part) > 7 or int(part) > MAX_FORMAT_WIDTH):
+            raise ExpressionError(f"Format specifier '{spec}' asks for more than {MAX_FORMAT_WIDTH} characters")
     lower = conversion.lower()
     if lower == "s":
         text = "null" if value is None else java_str(value)

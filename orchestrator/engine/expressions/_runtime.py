@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections.abc import Iterable, Mapping, Set
 from contextvars import ContextVar
 from datetime import date, datetime
@@ -21,7 +22,7 @@ from typing import Any, Callable
 from jinja2.runtime import LoopContext
 from jinja2.utils import Namespace, missing
 
-from ._errors import ExpressionError, MissingVariable
+from ._errors import ExpressionError, ExpressionTimeout, MissingVariable
 from ._values import Entry, PebbleUndefined, is_number, java_str, missing_name
 
 # --- limits -------------------------------------------------------------------------------------
@@ -36,16 +37,24 @@ MAX_COLLECTION_SIZE = 1_000_000
 MAX_RENDER_DEPTH = 20
 #: Passes of ``render(x)`` before giving up (Kestra's MAX_RENDERING_AMOUNT).
 MAX_RENDERING_AMOUNT = 100
+#: Seconds one top-level render may run (the worker also caps it by the task's timeout); 0 = no budget.
+TIME_BUDGET = 5.0
 
 
 class RenderState:
     """Budget shared by one top-level render and the ``render()`` calls nested in it."""
 
-    __slots__ = ("iterations", "depth")
+    __slots__ = ("iterations", "depth", "deadline", "budget")
 
-    def __init__(self) -> None:
+    def __init__(self, deadline: float | None = None) -> None:
         self.iterations = 0
         self.depth = 0
+        now = time.monotonic()
+        own = now + TIME_BUDGET if TIME_BUDGET > 0 else None
+        if deadline is not None and (own is None or deadline < own):
+            own = deadline
+        self.deadline = own
+        self.budget = None if own is None else max(own - now, 0.0)
 
 
 STATE: ContextVar[RenderState | None] = ContextVar("celestra_expression_state", default=None)
@@ -56,6 +65,42 @@ def current_state() -> RenderState:
     if state is None:  # direct call outside a render (constant folding, unit use)
         state = RenderState()
     return state
+
+
+def check_deadline() -> None:
+    """Fail the render once it has run past its deadline (called at loops, calls and filters)."""
+    state = STATE.get()
+    if state is not None and state.deadline is not None and time.monotonic() > state.deadline:
+        raise_timeout(state)
+
+
+def raise_timeout(state: RenderState) -> None:
+    raise ExpressionTimeout(f"The expression ran past its time budget of {budget_text(state.budget)}")
+
+
+def budget_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "(none)"
+    return f"{seconds:g} s" if seconds >= 1 else f"{round(seconds * 1000)} ms"
+
+
+def budget_of_render(fallback: float) -> str:
+    """The budget of the current render as text (``fallback`` seconds outside a render)."""
+    state = STATE.get()
+    return budget_text(state.budget if state is not None and state.budget is not None else fallback)
+
+
+def remaining_budget() -> float:
+    """Seconds left to the current render (regex and jq calls are given this as their timeout)."""
+    state = STATE.get()
+    if state is None:
+        state = RenderState()
+    if state.deadline is None:
+        return 3600.0
+    remaining = state.deadline - time.monotonic()
+    if remaining <= 0:
+        raise_timeout(state)
+    return remaining
 
 
 def check_size(text: str) -> str:
@@ -276,6 +321,8 @@ def iterate(value: Any) -> Any:
     else:
         items = list(islice(value, MAX_LOOP_ITERATIONS + 1))
     state = current_state()
+    if state.deadline is not None and time.monotonic() > state.deadline:
+        raise_timeout(state)
     state.iterations += len(items)
     if state.iterations > MAX_LOOP_ITERATIONS:
         raise ExpressionError(f"Loops exceed the maximum of {MAX_LOOP_ITERATIONS} iterations in one render")
@@ -383,11 +430,13 @@ def _arithmetic(left: Any, right: Any, operator: str) -> Any:
     if isinstance(left, float) or isinstance(right, float):
         return _float_operation(float(left), float(right), operator)
     if operator == "+":
-        return left + right
+        return _long(left + right)
     if operator == "-":
-        return left - right
+        return _long(left - right)
     if operator == "*":
-        return left * right
+        if left.bit_length() + right.bit_length() > 128:  # squaring in a loop would never end
+            left, right = _long(left), _long(right)
+        return _long(left * right)
     if right == 0:
         raise ExpressionError("/ by zero")
     quotient = abs(left) // abs(right)
@@ -396,6 +445,13 @@ def _arithmetic(left: Any, right: Any, operator: str) -> Any:
     if operator == "/":
         return quotient
     return left - right * quotient
+
+
+def _long(value: int) -> int:
+    """Java ``long`` arithmetic: Pebble's integer operations wrap around at 64 bits."""
+    if -0x8000000000000000 <= value <= 0x7FFFFFFFFFFFFFFF:
+        return value
+    return (value + 0x8000000000000000) % 0x10000000000000000 - 0x8000000000000000
 
 
 def _float_operation(left: float, right: float, operator: str) -> float:

@@ -204,80 +204,156 @@ def java_str(value: Any) -> str:
 
 # --- Jackson JSON -------------------------------------------------------------------------------
 
+#: Maximum characters of one JSON text (expressions' configure_limits sets it with MAX_OUTPUT_CHARS).
+MAX_JSON_CHARS = 10 * 1024 * 1024
+#: Maximum values visited by one to_plain call (shared nested lists must not expand without bound).
+MAX_PLAIN_NODES = 1_000_000
+
+
+class _Count:
+    """Characters written so far, and where each container's text already is (shared containers)."""
+
+    __slots__ = ("size", "limit", "seen")
+
+    def __init__(self, limit: int) -> None:
+        self.size = 0
+        self.limit = limit
+        self.seen: dict[int, tuple[int, int, int]] = {}
+
+    def add(self, amount: int) -> None:
+        self.size += amount
+        if self.size > self.limit:
+            raise ExpressionError(f"Rendered value exceeds the maximum size of {self.limit} characters")
+
+
 def to_json(value: Any, include_nulls: bool = False) -> str:
-    """Compact JSON the way Kestra's Jackson mapper writes it (null map values dropped by default)."""
+    """Compact JSON the way Kestra's Jackson mapper writes it (null map values dropped by default).
+
+    The size is counted while serialising, so that a value made of shared nested lists (each level
+    doubling the text) fails at the limit instead of being built first.
+    """
     parts: list[str] = []
-    _json_into(value, parts, include_nulls, 0)
+    _json_into(value, parts, include_nulls, 0, _Count(MAX_JSON_CHARS))
     return "".join(parts)
 
 
-def _json_into(value: Any, out: list[str], include_nulls: bool, depth: int) -> None:
+def _json_into(value: Any, out: list[str], include_nulls: bool, depth: int, count: _Count) -> None:
     if depth > 200:
         raise ExpressionError("Value is nested too deeply to be serialized")
     if isinstance(value, str):
-        out.append(_encode_str(value))
+        text = _encode_str(value)
+        count.add(len(text))
+        out.append(text)
     elif value is None:
+        count.add(4)
         out.append("null")
     elif value is True:
+        count.add(4)
         out.append("true")
     elif value is False:
+        count.add(5)
         out.append("false")
     elif isinstance(value, int):
-        out.append(str(value))
+        text = str(value)
+        count.add(len(text))
+        out.append(text)
     elif isinstance(value, float):
-        out.append(java_double(value))
+        text = java_double(value)
+        count.add(len(text))
+        out.append(text)
     elif isinstance(value, Decimal):
-        out.append(number_text(value))
-    elif isinstance(value, Mapping):
-        out.append("{")
-        first = True
-        for key, item in value.items():
-            if item is None and not include_nulls:
-                continue
-            if not first:
-                out.append(",")
-            first = False
-            out.append(_encode_str(key if isinstance(key, str) else java_str(key)))
-            out.append(":")
-            _json_into(item, out, include_nulls, depth + 1)
-        out.append("}")
-    elif isinstance(value, (list, tuple, Set)):
-        out.append("[")
-        for index, item in enumerate(value):
-            if index:
-                out.append(",")
-            _json_into(item, out, include_nulls, depth + 1)
-        out.append("]")
+        text = number_text(value)
+        count.add(len(text))
+        out.append(text)
+    elif isinstance(value, (Mapping, list, tuple, Set)):
+        # A container met again (a list holding the same list twice) is copied from its first
+        # text: its size is added before copying, so doubling nested lists stop at the limit at once.
+        known = count.seen.get(id(value))
+        if known is not None:
+            first, last, chars = known
+            count.add(chars)
+            out.extend(out[first:last])
+            return
+        first, before = len(out), count.size
+        _container_json(value, out, include_nulls, depth, count)
+        count.seen[id(value)] = (first, len(out), count.size - before)
     elif isinstance(value, (datetime, date, time)):
-        out.append(_encode_str(temporal_text(value)))
+        text = _encode_str(temporal_text(value))
+        count.add(len(text))
+        out.append(text)
     elif isinstance(value, timedelta):
-        out.append(java_double(value.total_seconds()))
+        text = java_double(value.total_seconds())
+        count.add(len(text))
+        out.append(text)
     elif isinstance(value, Entry):
+        text = _encode_str(java_str(value.key))
+        count.add(len(text) + 3)
         out.append("{")
-        out.append(_encode_str(java_str(value.key)))
+        out.append(text)
         out.append(":")
-        _json_into(value.value, out, include_nulls, depth + 1)
+        _json_into(value.value, out, include_nulls, depth + 1, count)
         out.append("}")
     elif value.__class__ is PebbleUndefined:
         raise MissingVariable(missing_name(value))
     else:
-        out.append(_encode_str(str(value)))
+        text = _encode_str(str(value))
+        count.add(len(text))
+        out.append(text)
+
+
+def _container_json(value: Any, out: list[str], include_nulls: bool, depth: int, count: _Count) -> None:
+    if isinstance(value, Mapping):
+        count.add(2)
+        out.append("{")
+        leading = True
+        for key, item in value.items():
+            if item is None and not include_nulls:
+                continue
+            if not leading:
+                out.append(",")
+            leading = False
+            text = _encode_str(key if isinstance(key, str) else java_str(key))
+            count.add(len(text) + 2)
+            out.append(text)
+            out.append(":")
+            _json_into(item, out, include_nulls, depth + 1, count)
+        out.append("}")
+    else:
+        count.add(2)
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                count.add(1)
+                out.append(",")
+            _json_into(item, out, include_nulls, depth + 1, count)
+        out.append("]")
 
 
 def to_plain(value: Any) -> Any:
     """Plain JSON-like data (dates as ISO text, sets as lists) for yaml/jq/ion encoders."""
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
+    return _plain(value, _Count(MAX_PLAIN_NODES), 0)
+
+
+def _plain(value: Any, count: _Count, depth: int) -> Any:
+    count.size += 1
+    if count.size > count.limit:
+        raise ExpressionError(f"Value has more than {count.limit} elements to convert")
+    if depth > 200:
+        raise ExpressionError("Value is nested too deeply to be converted")
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, Mapping):
-        return {(k if isinstance(k, str) else java_str(k)): to_plain(v) for k, v in value.items()}
+        return {(k if isinstance(k, str) else java_str(k)): _plain(v, count, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple, Set)):
-        return [to_plain(v) for v in value]
+        return [_plain(v, count, depth + 1) for v in value]
     if isinstance(value, (datetime, date, time, timedelta)):
         return temporal_text(value)
     if isinstance(value, Entry):
-        return {java_str(value.key): to_plain(value.value)}
+        return {java_str(value.key): _plain(value.value, count, depth + 1)}
     if value.__class__ is PebbleUndefined:
         raise MissingVariable(missing_name(value))
     return str(value)

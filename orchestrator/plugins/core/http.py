@@ -8,8 +8,11 @@ and a status of 400 or more fails the task unless ``options.allowFailed`` (spec 
 from __future__ import annotations
 
 import base64
+import http.client
+import ipaddress
 import json
 import re
+import socket
 import ssl
 import urllib.error
 import urllib.parse
@@ -140,6 +143,129 @@ class HttpResult:
             return self.content.decode("utf-8", errors="replace")
 
 
+# --- egress policy -------------------------------------------------------------------------------
+
+#: Cloud metadata endpoints outside the link-local range (AWS IPv6, Alibaba, Oracle): never reached
+#: unless a network of ``allow`` names them.
+_METADATA = [ipaddress.ip_network(n) for n in ("fd00:ec2::254/128", "100.100.100.200/32", "192.0.0.192/32")]
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+
+@dataclass
+class EgressPolicy:
+    """Which addresses tasks may connect to, checked on the resolved address of every connection."""
+
+    allow_private: bool = True
+    allow_loopback: bool = True
+    allow_link_local: bool = False
+    allow: list[Any] = field(default_factory=list)
+    deny: list[Any] = field(default_factory=list)
+
+    def refusal(self, address: str) -> str | None:
+        """Why ``address`` is refused, or None when a connection may be made."""
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if any(ip in network for network in self.deny):
+            return f"{ip} is in a denied network (CELESTRA_EGRESS_DENY)"
+        if any(ip in network for network in self.allow):
+            return None
+        if any(ip in network for network in _METADATA) or ip.is_link_local:
+            if not self.allow_link_local or any(ip in network for network in _METADATA):
+                return f"{ip} is a link-local or cloud metadata address (CELESTRA_EGRESS_ALLOW_LINK_LOCAL)"
+            return None
+        if ip.is_loopback or ip.is_unspecified:
+            return None if self.allow_loopback else f"{ip} is a loopback address (CELESTRA_EGRESS_ALLOW_LOOPBACK)"
+        if ip.is_private or ip in _CGNAT:
+            return None if self.allow_private else f"{ip} is a private address (CELESTRA_EGRESS_ALLOW_PRIVATE)"
+        return None
+
+
+EGRESS = EgressPolicy()
+
+
+def configure_egress(allow_private: bool | None = None, allow_loopback: bool | None = None,
+                     allow_link_local: bool | None = None, allow: list[str] | None = None,
+                     deny: list[str] | None = None) -> EgressPolicy:
+    """Set the process-wide egress policy (Django settings' ``CELESTRA_EGRESS`` at start-up)."""
+    global EGRESS
+    current = EGRESS
+    EGRESS = EgressPolicy(
+        allow_private=current.allow_private if allow_private is None else bool(allow_private),
+        allow_loopback=current.allow_loopback if allow_loopback is None else bool(allow_loopback),
+        allow_link_local=current.allow_link_local if allow_link_local is None else bool(allow_link_local),
+        allow=current.allow if allow is None else [ipaddress.ip_network(n.strip(), strict=False) for n in allow],
+        deny=current.deny if deny is None else [ipaddress.ip_network(n.strip(), strict=False) for n in deny])
+    return EGRESS
+
+
+class EgressDenied(OSError):
+    """A connection the egress policy refuses (an OSError, so urllib reports it as a connection error)."""
+
+
+def _guarded_connection(address: tuple[str, int], timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
+                        source_address: Any = None) -> socket.socket:
+    """``socket.create_connection`` that resolves once, checks each address, and connects to that address.
+
+    Connecting to the checked address (not the name again) closes DNS rebinding between check and connect.
+    """
+    host, port = address
+    policy = EGRESS
+    try:
+        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise OSError(f"Unable to resolve {host}: {exc}") from None
+    refusals: list[str] = []
+    last_error: OSError | None = None
+    for family, kind, proto, _, sockaddr in infos:
+        reason = policy.refusal(sockaddr[0])
+        if reason is not None:
+            refusals.append(reason)
+            continue
+        sock = socket.socket(family, kind, proto)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:  # type: ignore[attr-defined]
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last_error = exc
+    if last_error is not None:
+        raise last_error
+    raise EgressDenied(f"The egress policy refuses {host}:{port}: {'; '.join(dict.fromkeys(refusals))}")
+
+
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _guarded_connection
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _guarded_connection  # TLS still verifies the certificate for the host name
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_GuardedHTTPConnection, req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(_GuardedHTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]
+
+
+def egress_handlers(context: ssl.SSLContext | None = None) -> list[Any]:
+    """urllib handlers whose every connection (redirects included) follows the egress policy; for any
+    task that opens URLs with ``urllib.request.build_opener``."""
+    return [_GuardedHTTPHandler(), _GuardedHTTPSHandler(context=context)]
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
         return None
@@ -214,7 +340,8 @@ def _with_charset(content_type: str, charset: str) -> str:
 
 
 def _handlers(ctx: RunContext, options: dict[str, Any], url: str) -> list[Any]:
-    handlers: list[Any] = []
+    # Every connection, the first and each redirect's, goes through the egress policy.
+    handlers: list[Any] = [_GuardedHTTPHandler()]
     proxy = options.get("proxy") or {}
     proxy_type = (render_text(ctx, proxy.get("type")) or "DIRECT").upper()
     if proxy_type == "SOCKS":
@@ -234,7 +361,9 @@ def _handlers(ctx: RunContext, options: dict[str, Any], url: str) -> list[Any]:
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-        handlers.append(urllib.request.HTTPSHandler(context=context))
+        handlers.append(_GuardedHTTPSHandler(context=context))
+    else:
+        handlers.append(_GuardedHTTPSHandler())
     if not render_bool(ctx, options.get("followRedirects"), True):
         handlers.append(_NoRedirect())
     auth = options.get("auth") or {}

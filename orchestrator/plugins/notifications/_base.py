@@ -26,6 +26,7 @@ from orchestrator.engine.plugins import RunContext
 from orchestrator.engine.timeutil import parse_duration
 from orchestrator.plugins.core._common import Duration, Props, Text
 from orchestrator.plugins.core._render import render_text
+from orchestrator.plugins.core.http import egress_handlers
 
 log = logging.getLogger("celestra.plugins.notifications")
 
@@ -107,7 +108,8 @@ def post_json(ctx: RunContext, props: dict[str, Any], body: str | bytes, service
     timeout = _seconds(ctx, options.get("readTimeout"), 10.0)
     data = body.encode("utf-8") if isinstance(body, str) else body
     request = urllib.request.Request(url, data=data, method="POST", headers=headers)
-    handlers: list[Any] = [urllib.request.ProxyHandler(_proxies(ctx, options.get("proxy")))]
+    handlers: list[Any] = [urllib.request.ProxyHandler(_proxies(ctx, options.get("proxy"))),
+                           *egress_handlers()]  # webhook URLs follow the tasks' egress policy
     opener = urllib.request.build_opener(*handlers)
     log.debug("Send %s webhook: %s", service, data[:2000])
     try:
