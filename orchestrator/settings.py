@@ -33,9 +33,9 @@ def envsecret(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
-SECRET_KEY = envsecret("SECRET_KEY", "celestra-local-development-key-change-me-in-production")
+CELESTRA_DEFAULT_SECRET_KEY = "celestra-local-development-key-change-me-in-production"
+SECRET_KEY = envsecret("SECRET_KEY", CELESTRA_DEFAULT_SECRET_KEY)
 DEBUG = envbool("DEBUG", False)
-ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "*").split(",")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "flows_app",
     "storage_app",
     "secrets_app",
+    "accounts_app",
 ]
 
 MIDDLEWARE = [
@@ -58,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts_app.audit.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -139,8 +141,15 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    # Basic first: an anonymous request gets 401 with `WWW-Authenticate: Basic` (Kestra's clients send
+    # basic auth); session authentication enforces CSRF for the browser.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.BasicAuthentication",
+        "accounts_app.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # closed by default: an authenticated user holding the role that the view's rule names
+    "DEFAULT_PERMISSION_CLASSES": ["accounts_app.permissions.NamespacePermission"],
     "EXCEPTION_HANDLER": "flows_app.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -201,7 +210,11 @@ CELESTRA = {
     "PLUGIN_DEFAULTS": [],
     # kestra.encryption.secret-key: SECRET inputs/outputs and encryptBody (16, 24 or 32 characters)
     "ENCRYPTION_KEY": envsecret("CELESTRA_ENCRYPTION_KEY") or None,
-    # Key of the secrets stored in the database (secrets_app), SECRET_KEY when unset
+    # A flow reaches the KV store and secrets of its namespace and its parents only, and starts
+    # subflows of those and of the namespaces below it (off: every namespace, as Kestra OSS)
+    "NAMESPACE_ISOLATION": envbool("CELESTRA_NAMESPACE_ISOLATION", True),
+    # Before CELESTRA_SECRETS_KEYS: the material of the key secrets were written with (SECRET_KEY when
+    # unset); still read, until `manage.py secrets rotate` rewrites them
     "SECRETS_KEY": envsecret("CELESTRA_SECRET_KEY") or None,
     # Time zone of Schedule triggers that name none (Kestra's kestra.scheduler time zone: UTC)
     "SCHEDULE_TIME_ZONE": os.environ.get("CELESTRA_SCHEDULE_TIME_ZONE", "UTC"),
@@ -288,3 +301,84 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
     "loggers": {"celestra": {"level": os.environ.get("CELESTRA_LOG_LEVEL", "INFO"), "propagate": True}},
 }
+
+# --- Security (accounts_app, secrets_app) ---------------------------------------------------------
+# Local mode is the zero-config one (SQLite and the in-process broker); everywhere else the
+# processes refuse unsafe defaults (accounts_app/checks.py).
+CELESTRA_LOCAL_MODE = envbool(
+    "CELESTRA_LOCAL_MODE",
+    DATABASES["default"]["ENGINE"].endswith("sqlite3") and CELERY_BROKER_URL.startswith("memory://"))
+
+
+def _url_parts(url: str) -> tuple[str, str, str]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme or "http", parts.hostname or "localhost", parts.netloc or "localhost"
+
+
+def envlist(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+_scheme, _host, _netloc = _url_parts(CELESTRA["URL"])
+# Local mode answers localhost names only, which closes DNS rebinding; elsewhere the host of
+# CELESTRA_URL unless ALLOWED_HOSTS lists them.
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS") or (
+    ["localhost", "127.0.0.1", "[::1]"] if CELESTRA_LOCAL_MODE else [_host])
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS") or [f"{_scheme}://{_netloc}"]
+CELESTRA_HTTPS = envbool("CELESTRA_HTTPS", _scheme == "https")
+if CELESTRA_HTTPS:
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = envbool("CELESTRA_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = envint("CELESTRA_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("CELESTRA_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = envbool("CELESTRA_HSTS_PRELOAD", False)
+# the health check of a load balancer talks plain HTTP to the web role
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]
+if envbool("CELESTRA_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CELESTRA_TRUST_X_FORWARDED_FOR = envbool("CELESTRA_TRUST_X_FORWARDED_FOR", False)
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = envint("CELESTRA_SESSION_AGE", 12 * 3600)
+AUTH_PASSWORD_VALIDATORS = [] if CELESTRA_LOCAL_MODE else [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+
+def _secrets_keys() -> tuple[list[str], bool]:
+    """CELESTRA_SECRETS_KEYS (comma-separated Fernet keys, the first one encrypts), else the key file
+    under var/, generated on first use. The key file is for local mode: elsewhere the system check
+    refuses to start without the environment variable."""
+    keys = [k.strip() for k in envsecret("CELESTRA_SECRETS_KEYS").split(",") if k.strip()]
+    if keys:
+        return keys, True
+    path = VAR_DIR / "secrets.key"
+    if not path.exists():
+        import base64
+        import secrets as _random
+
+        key = base64.urlsafe_b64encode(_random.token_bytes(32))
+        # written aside then linked: another process of this host never reads a half-written file
+        scratch = VAR_DIR / f".secrets.key.{os.getpid()}"
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(key + b"\n")
+        try:
+            os.link(scratch, path)
+        except FileExistsError:
+            pass  # created first by another process
+        finally:
+            scratch.unlink()
+    return [path.read_text().strip()], False
+
+
+CELESTRA_SECRETS_KEYS, CELESTRA_SECRETS_KEYS_FROM_ENV = _secrets_keys()
+
+# the web role: gunicorn threaded workers (a wait=true request or a follow stream holds a thread)
+CELESTRA.update({
+    "WEB_WORKERS": envint("CELESTRA_WEB_WORKERS", 0),  # 0: 2 to 4 by CPU count
+    "WEB_THREADS": envint("CELESTRA_WEB_THREADS", 32),
+    "WEB_TIMEOUT": envint("CELESTRA_WEB_TIMEOUT", 60),  # the worker's heartbeat, not a request limit
+})

@@ -7,7 +7,7 @@ from django.db import models
 class Secret(models.Model):
     namespace = models.CharField(max_length=150)
     key = models.CharField(max_length=256)
-    #: the value, encrypted with a key derived from SECRET_KEY (see secrets_app.crypto)
+    #: the value, encrypted with CELESTRA_SECRETS_KEYS (see secrets_app.crypto)
     encrypted_value = models.TextField()
     description = models.TextField(blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)

@@ -39,7 +39,9 @@ class AllKVView(ApiView):
     legacy = {"q": "CONTAINS", "namespace": "PREFIX"}
 
     def get(self, request):
-        queryset = _live()
+        from accounts_app.permissions import namespace_q
+
+        queryset = _live().filter(namespace_q(request.user, "kv.read"))
         for f in parse_filters(request, self.legacy):
             if f.field == "namespace":
                 queryset = queryset.filter(text_q("namespace", f))

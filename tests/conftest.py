@@ -29,6 +29,109 @@ def pytest_configure(config):
     _allow_loopback_egress()
     if os.environ.get("CELESTRA_REQUIRE_SERVICES"):
         _require_services()
+    _production_keys_for_subprocesses()
+
+
+def _production_keys_for_subprocesses() -> None:
+    """Processes started by the tests (``manage.py server executor``...) outside local mode refuse
+    the default SECRET_KEY and a missing secrets key: give them a random SECRET_KEY and this
+    process's secrets keys, so that both sides decrypt the same secrets."""
+    import secrets
+
+    from django.conf import settings
+
+    os.environ.setdefault("CELESTRA_SECRETS_KEYS", ",".join(settings.CELESTRA_SECRETS_KEYS))
+    if settings.SECRET_KEY == settings.CELESTRA_DEFAULT_SECRET_KEY:
+        os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+
+
+# --- HTTP clients ----------------------------------------------------------------------------------------
+# Every endpoint but webhooks and health needs a user: the clients tests use are logged in as a
+# superuser unless they ask for ``anonymous_client``.
+
+SUPERUSER = "pytest-superuser"
+
+
+@pytest.fixture
+def superuser(django_user_model, db):
+    user, created = django_user_model.objects.get_or_create(
+        username=SUPERUSER, defaults={"is_superuser": True, "is_staff": True})
+    if created:
+        user.set_unusable_password()
+        user.save()
+    return user
+
+
+@pytest.fixture
+def api_client(superuser):
+    """DRF's APIClient with a superuser's session (CSRF checks off, as Django's test clients have them)."""
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_login(superuser)
+    return api
+
+
+@pytest.fixture
+def client(superuser):
+    """pytest-django's ``client``, logged in as a superuser."""
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(superuser)
+    return browser
+
+
+@pytest.fixture
+def anonymous_client():
+    """An APIClient that sends no credentials (see ``_api_clients_default_to_superuser``)."""
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.celestra_anonymous = True
+    return api
+
+
+@pytest.fixture(autouse=True)
+def _api_clients_default_to_superuser(monkeypatch):
+    """Tests written before authentication build ``APIClient()`` themselves and call the API without
+    credentials: such a client acts as the test superuser, unless it logged in, set credentials or
+    forced a user itself, or is an ``anonymous_client``."""
+    from django.conf import settings
+    from rest_framework.test import APIClient
+
+    original = APIClient.request
+
+    def request(self, **kwargs):
+        if not (getattr(self, "celestra_anonymous", False) or self.handler._force_user is not None
+                or "HTTP_AUTHORIZATION" in self._credentials or "HTTP_AUTHORIZATION" in kwargs
+                or settings.SESSION_COOKIE_NAME in self.cookies):
+            from django.contrib.auth import get_user_model
+
+            user, _ = get_user_model().objects.get_or_create(
+                username=SUPERUSER, defaults={"is_superuser": True, "is_staff": True})
+            self.force_authenticate(user)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(APIClient, "request", request)
+
+    from django.test import Client
+
+    original_client = Client.request
+
+    def client_request(self, **environ):
+        # the same for Django's own test Client on API paths (APIClient instances are handled above)
+        if (not isinstance(self, APIClient) and str(environ.get("PATH_INFO", "")).startswith("/api/")
+                and not getattr(self, "celestra_anonymous", False) and "HTTP_AUTHORIZATION" not in environ
+                and settings.SESSION_COOKIE_NAME not in self.cookies):
+            from django.contrib.auth import get_user_model
+
+            user, _ = get_user_model().objects.get_or_create(
+                username=SUPERUSER, defaults={"is_superuser": True, "is_staff": True})
+            self.force_login(user)
+        return original_client(self, **environ)
+
+    monkeypatch.setattr(Client, "request", client_request)
 
 
 def _allow_loopback_egress() -> None:

@@ -181,6 +181,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return error_response(request, 404, _joined("Not Found", str(exc.detail)))
     if isinstance(exc, drf.APIException):
         response = error_response(request, exc.status_code, str(exc.detail))
+        if getattr(exc, "auth_header", None):
+            # 401: how to authenticate (DRF sets it from the first authentication class)
+            response["WWW-Authenticate"] = exc.auth_header
         if isinstance(exc, drf.MethodNotAllowed):
             response["Allow"] = ", ".join(getattr(context.get("view"), "allowed_methods", []))
         return response

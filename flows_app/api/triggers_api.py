@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.urls import path
 from rest_framework.response import Response
 
+from accounts_app.permissions import namespace_q, user_can
 from orchestrator.engine.errors import CelestraError
 
 from .exceptions import ApiError, BadRequest, IllegalState, NotFound
@@ -120,14 +121,17 @@ def _body_triggers(request) -> list[dict[str, Any]]:
         body = body["triggers"]
     if not isinstance(body, list):
         raise BadRequest("A list of triggers is expected")
-    return body
+    # only the triggers of namespaces where the caller may operate triggers
+    return [item for item in body if not isinstance(item, dict)
+            or user_can(request.user, "trigger.run", str(item.get("namespace", "")))]
 
 
 def _query(request) -> Any:
     """The trigger states matching ``q``, ``namespace``, ``flowId``, ``triggerId`` and ``filters[...]``."""
     from orchestrator.runtime.schedules import states_of
 
-    queryset = states_of()
+    # a search shows what the caller may read; a bulk change reaches what they may operate
+    queryset = states_of().filter(namespace_q(request.user, "trigger.read" if request.method == "GET" else "trigger.run"))
     legacy = {"q": "CONTAINS", "namespace": "PREFIX", "flowId": "EQUALS", "triggerId": "EQUALS"}
     for f in parse_filters(request, legacy):
         if f.field == "q":

@@ -507,9 +507,13 @@ class Step:
         def render(name: str, default: Any = None) -> Any:
             return self.env.render(props.get(name, default), context)
 
+        from .namespaces import check_start
+
+        namespace = str(render("namespace"))
+        check_start(self.execution.namespace, namespace)
         return SubflowRequest(
             taskrun_id=run.id, task_id=task.id, task_type=task.type,
-            namespace=str(render("namespace")), flow_id=str(render("flowId")), revision=render("revision"),
+            namespace=namespace, flow_id=str(render("flowId")), revision=render("revision"),
             inputs=render("inputs") or {}, labels=render("labels") or {}, wait=bool(render("wait", True)),
             transmit_failed=bool(render("transmitFailed", True)),
             inherit_labels=bool(render("inheritLabels", False)), schedule_date=render("scheduleDate"))

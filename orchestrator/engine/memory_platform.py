@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable
 
 from .errors import CelestraError, TaskFailure
 from .levels import LEVELS, level_at_least
+from .namespaces import check_read
 from .states import TERMINATED
 from .timeutil import parse_duration
 
@@ -758,6 +759,7 @@ class MemoryPlatform(PlatformBase):
     # secrets
     def secret(self, key: str, namespace: str | None = None) -> str:
         namespace = namespace or self.namespace
+        check_read(self.namespace, namespace, "secrets")
         parts = namespace.split(".")
         for candidate in [".".join(parts[:i]) for i in range(len(parts), 0, -1)]:
             if (candidate, key) in self.secrets:

@@ -261,8 +261,26 @@ def decrypt_encrypted_values(value: Any, masker: "SecretMasker | None" = None) -
 
 # --- masking ----------------------------------------------------------------------------------------------
 
+def printed_forms(text: str) -> set[str]:
+    """The forms a task is likely to print a value in: as is, base64 (standard and URL-safe, with
+    and without padding), JSON-escaped (inside a JSON string), URL-encoded (``%20`` and ``+``)."""
+    import json
+    from urllib.parse import quote, quote_plus
+
+    raw = text.encode("utf-8")
+    forms = {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1],
+             quote(text, safe=""), quote_plus(text, safe="")}
+    for encoded in (base64.b64encode(raw).decode("ascii"), base64.urlsafe_b64encode(raw).decode("ascii")):
+        forms.add(encoded)
+        # unpadded base64 of a short value is a short common string: only mask it when long enough
+        if len(encoded.rstrip("=")) >= 8:
+            forms.add(encoded.rstrip("="))
+    return {f for f in forms if f}
+
+
 class SecretMasker:
-    """Replaces known secret values (and their base64 form, as Kestra does) by :data:`MASK`."""
+    """Replaces known secret values, and the forms they are printed in (:func:`printed_forms`), by
+    :data:`MASK`."""
 
     def __init__(self, values: Iterable[str] = ()):
         self._values: set[str] = set()
@@ -275,8 +293,8 @@ class SecretMasker:
         text = value if isinstance(value, str) else str(value)
         if not text:
             return
-        self._values.add(text)
-        self._values.add(base64.b64encode(text.encode("utf-8")).decode("ascii"))
+        for form in printed_forms(text):
+            self._values.add(form)
 
     def __bool__(self) -> bool:
         return bool(self._values)

@@ -16,8 +16,11 @@ class Services:
         self.execution_id = execution_id
 
     def secret(self, key: str, namespace: str | None = None, subkey: str | None = None) -> Any:
+        from orchestrator.engine.namespaces import check_read
         from secrets_app.store import get_secret
 
+        if namespace:
+            check_read(self.namespace, namespace, "secrets")
         value = get_secret(namespace or self.namespace, key)
         if value is None:
             raw = os.environ.get(f"SECRET_{key.upper()}")
@@ -42,7 +45,10 @@ class Services:
 
         from storage_app.models import KVEntry
 
+        from orchestrator.engine.namespaces import check_read
+
         if namespace:
+            check_read(self.namespace, namespace, "KV store")
             candidates = [namespace]
         else:
             parts = self.namespace.split(".")

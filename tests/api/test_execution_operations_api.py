@@ -90,8 +90,8 @@ tasks:
 
 
 @pytest.fixture
-def client() -> APIClient:
-    return APIClient()
+def client(api_client) -> APIClient:
+    return api_client
 
 
 @pytest.fixture

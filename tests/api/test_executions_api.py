@@ -117,8 +117,8 @@ outputs:
 
 
 @pytest.fixture
-def client() -> APIClient:
-    return APIClient()
+def client(api_client) -> APIClient:
+    return api_client
 
 
 @pytest.fixture

@@ -35,8 +35,8 @@ tasks:
 
 
 @pytest.fixture
-def client() -> APIClient:
-    return APIClient()
+def client(api_client) -> APIClient:
+    return api_client
 
 
 def create(client: APIClient, source: str, base: str = BASE):

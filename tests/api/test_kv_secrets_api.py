@@ -18,8 +18,8 @@ BASE = "/api/v1/main/namespaces/company.team"
 
 
 @pytest.fixture
-def client() -> APIClient:
-    return APIClient()
+def client(api_client) -> APIClient:
+    return api_client
 
 
 def put_kv(client: APIClient, key: str, body: str, content_type: str = "application/json", **headers):

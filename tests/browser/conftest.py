@@ -25,6 +25,12 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 USER, PASSWORD = "operator", "operator-password"
 
 
+def basic_auth() -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -49,8 +55,11 @@ class Server:
 
     def api(self, method: str, path: str, body: bytes | str | None = None, content_type: str = "application/x-yaml"):
         data = body.encode() if isinstance(body, str) else body
+        headers = {"Authorization": basic_auth()}  # the API asks who is calling (docs/security.md)
+        if data is not None:
+            headers["Content-Type"] = content_type
         request = urllib.request.Request(self.base + "/api/v1/main" + path, data=data, method=method,
-                                         headers={"Content-Type": content_type} if data is not None else {})
+                                         headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 raw = response.read()

@@ -323,8 +323,13 @@ def test_edit_a_namespace_file(page, server):
     set_editor(page, "echo two\n")
     page.click("input[name=_save]")
     page.wait_for_selector(".messagelist .success")
-    with __import__("urllib.request").request.urlopen(
-            server.url(f"/api/v1/main/namespaces/{NS}/files?path=/scripts/hello.sh"), timeout=10) as response:
+    import urllib.request
+
+    from .conftest import basic_auth
+
+    request = urllib.request.Request(server.url(f"/api/v1/main/namespaces/{NS}/files?path=/scripts/hello.sh"),
+                                     headers={"Authorization": basic_auth()})
+    with urllib.request.urlopen(request, timeout=10) as response:
         assert response.read() == b"echo two\n"
 
 

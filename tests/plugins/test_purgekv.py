@@ -94,7 +94,7 @@ tasks:
     ttl: PT0.001S
   - id: other
     type: io.kestra.plugin.core.kv.Set
-    namespace: company.other
+    namespace: company
     key: gone
     value: 3
     ttl: PT0.001S

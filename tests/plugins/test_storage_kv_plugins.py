@@ -76,10 +76,10 @@ def test_kv_set_get_typed_values() -> None:
 
 def test_kv_namespace_overwrite_ttl_and_errors() -> None:
     ctx = Ctx()
-    run("    type: io.kestra.plugin.core.kv.Set\n    key: k\n    value: v1\n    namespace: other.ns\n", ctx)
-    assert ctx.platform.kv[("other.ns", "k")].value == "v1"
+    run("    type: io.kestra.plugin.core.kv.Set\n    key: k\n    value: v1\n    namespace: company\n", ctx)
+    assert ctx.platform.kv[("company", "k")].value == "v1"
     with pytest.raises(TaskFailure, match="Key already exists and `overwrite` is set to `false`"):
-        run("    type: io.kestra.plugin.core.kv.Set\n    key: k\n    value: v2\n    namespace: other.ns\n"
+        run("    type: io.kestra.plugin.core.kv.Set\n    key: k\n    value: v2\n    namespace: company\n"
             "    overwrite: false\n", ctx)
     with pytest.raises(TaskFailure, match="No value found for key 'k' in namespace 'company.team'"):
         run("    type: io.kestra.plugin.core.kv.Get\n    key: k\n    errorOnMissing: true\n", ctx)
@@ -102,7 +102,7 @@ def test_kv_delete_and_get_keys() -> None:
     platform.kv[(NS, "gone")] = KVValue("x", expires=datetime.now(timezone.utc) - timedelta(seconds=1))
     assert run("    type: io.kestra.plugin.core.kv.GetKeys\n", ctx) == {"keys": ["app.a", "app.b", "other"]}
     assert run("    type: io.kestra.plugin.core.kv.GetKeys\n    prefix: app.\n", ctx) == {"keys": ["app.a", "app.b"]}
-    assert run("    type: io.kestra.plugin.core.kv.GetKeys\n    namespace: empty.ns\n", ctx) == {"keys": []}
+    assert run("    type: io.kestra.plugin.core.kv.GetKeys\n    namespace: company\n", ctx) == {"keys": []}
     assert run("    type: io.kestra.plugin.core.kv.Delete\n    key: app.a\n", ctx) == {"deleted": True}
     assert run("    type: io.kestra.plugin.core.kv.Delete\n    key: app.a\n", ctx) == {"deleted": False}
     with pytest.raises(TaskFailure, match="`errorOnMissing` is set to true"):

@@ -118,6 +118,12 @@ def _invalid(message: str, execution_id: str) -> dict[str, Any]:
 def run_bulk(request, action: BulkAction, ids: list[str], extra: Any = None, *,
              keep_non_terminated: bool = True) -> Response:
     """Check every execution, then act on all of them, or on none."""
+    from accounts_app.permissions import require
+
+    # ids given by the caller: each one's namespace must allow the action (a query is already filtered)
+    needed = "execution.delete" if action.label == "delete" else "execution.run"
+    for namespace in set(models.Execution.objects.filter(pk__in=ids).values_list("namespace", flat=True)):
+        require(request.user, needed, namespace)
     found = dict(models.Execution.objects.filter(pk__in=ids, deleted=False).values_list("id", "state"))
     invalids = []
     for execution_id in ids:

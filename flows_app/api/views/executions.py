@@ -11,6 +11,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from rest_framework import status
 from rest_framework.response import Response
 
+from accounts_app.permissions import namespace_q
 from orchestrator.engine import states
 
 from ... import models, services, services_admin
@@ -297,7 +298,9 @@ class ExecutionSearchView(ApiView):
     @classmethod
     def filtered(cls, request):
         """The executions the request's filters select (the search, and the bulk ``by-query`` actions)."""
-        queryset = models.Execution.objects.filter(deleted=False)
+        # a search shows what the caller may read; a bulk action reaches what they may run (or delete)
+        action = {"GET": "execution.read", "DELETE": "execution.delete"}.get(request.method, "execution.run")
+        queryset = models.Execution.objects.filter(deleted=False).filter(namespace_q(request.user, action))
         label_filters = []
         for f in parse_filters(request, cls.legacy):
             if f.field == "q":
@@ -423,7 +426,7 @@ class LogSearchView(ApiView):
               "minLevel": "EQUALS", "startDate": "GREATER_THAN_OR_EQUAL_TO", "endDate": "LESS_THAN_OR_EQUAL_TO"}
 
     def get(self, request):
-        queryset = models.LogEntry.objects.all()
+        queryset = models.LogEntry.objects.filter(namespace_q(request.user, "log.read"))
         for f in parse_filters(request, self.legacy):
             if f.field == "q":
                 queryset = queryset.filter(message__icontains=f.value)

@@ -5,6 +5,8 @@ from django.db.models import Q
 from rest_framework import status
 from rest_framework.response import Response
 
+from accounts_app.permissions import namespace_q
+
 from ... import models, services, services_admin
 from .. import serializers
 from ..exceptions import InvalidEntity, NotFound
@@ -116,7 +118,9 @@ class FlowSearchView(ApiView):
     @classmethod
     def filtered(cls, request):
         """The flows the request's filters select (the search, and the bulk ``by-query`` routes)."""
-        queryset = models.Flow.objects.filter(deleted=False)
+        # a search shows what the caller may read; a bulk change reaches what they may edit
+        action = "flow.read" if request.method == "GET" else "flow.edit"
+        queryset = models.Flow.objects.filter(deleted=False).filter(namespace_q(request.user, action))
         for f in parse_filters(request, cls.legacy):
             if f.field == "q":
                 queryset = queryset.filter(Q(flow_id__icontains=f.value) | Q(namespace__icontains=f.value)
@@ -137,7 +141,7 @@ class DistinctNamespacesView(ApiView):
     """``GET /flows/distinct-namespaces?q=``."""
 
     def get(self, request):
-        queryset = models.Flow.objects.filter(deleted=False)
+        queryset = models.Flow.objects.filter(deleted=False).filter(namespace_q(request.user, "flow.read"))
         if request.query_params.get("q"):
             queryset = queryset.filter(namespace__icontains=request.query_params["q"])
         return Response(sorted(set(queryset.values_list("namespace", flat=True))))
@@ -147,7 +151,7 @@ class NamespaceSearchView(ApiView):
     """``GET /namespaces/search``: OSS namespaces are the ones flows live in (and their parents)."""
 
     def get(self, request):
-        queryset = models.Namespace.objects.all()
+        queryset = models.Namespace.objects.filter(namespace_q(request.user, "namespace.read", "name"))
         if request.query_params.get("q"):
             queryset = queryset.filter(name__icontains=request.query_params["q"])
         return Response(page(request, queryset, lambda rows: [{"id": n.name, "deleted": False} for n in rows],

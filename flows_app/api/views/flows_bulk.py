@@ -55,7 +55,14 @@ def _by_ids(pairs: list[tuple[str, str]]) -> list[models.Flow]:
 
 def _selected(request, selector: str) -> list[models.Flow]:
     if selector == "by-ids":
-        return _by_ids(_ids(request))
+        from accounts_app.permissions import require
+
+        pairs = _ids(request)
+        # ids given by the caller: each namespace must allow the action (a query is already filtered)
+        for namespace in {ns for ns, _ in pairs}:
+            require(request.user, "flow.read" if request.method == "GET" or "export" in request.path
+                    else "flow.edit", namespace)
+        return _by_ids(pairs)
     return list(FlowSearchView.filtered(request).order_by("namespace", "flow_id"))
 
 
@@ -134,7 +141,13 @@ class FlowImportView(ApiView):
         if upload is None:
             raise BadRequest("Required Part [fileUpload] not specified")
         wrong = []
+        from accounts_app.permissions import user_can, yaml_flows
+
         for name, source in _sources(upload):
+            # a flow of a namespace the caller may not edit is refused like an invalid one
+            if not all(user_can(request.user, "flow.edit", ns) for ns, _ in yaml_flows(source)):
+                wrong.append(name)
+                continue
             try:
                 services.deploy_flow(source)
             except Exception:  # noqa: BLE001 - any refusal of one flow is reported by its file name

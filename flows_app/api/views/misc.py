@@ -36,14 +36,15 @@ class ConfigsView(ApiView):
         conf = settings.CELESTRA
         environment = conf.get("ENVIRONMENT") or None
         return Response({
-            "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, "celestra:" + settings.SECRET_KEY)),
+            # from the public URL: nothing derived from a key (which would tell whether a default is in use)
+            "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, "celestra:" + str(conf.get("URL")))),
             "version": version(),
             "commitId": None,
             "isTaskRunEnabled": False,
             "isAnonymousUsageEnabled": False,
             "isTemplateEnabled": False,
-            "isBasicAuthEnabled": False,
-            "isBasicAuthInitialized": False,
+            "isBasicAuthEnabled": True,
+            "isBasicAuthInitialized": True,
             "url": conf.get("URL"),
             "environment": {"name": environment} if environment else None,
             "preview": {"initial": 100, "max": 5000},

@@ -15,6 +15,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts_app.audit import record_cli
+from accounts_app.cli import actor_option, resolve_actor
+
 from orchestrator.engine.errors import CelestraError
 
 
@@ -43,6 +46,7 @@ class Command(BaseCommand):
         update = ns_sub.add_parser("update", help="deploy a directory of flows into a namespace")
         update.add_argument("namespace")
         update.add_argument("directory")
+        actor_option(update)
         test = sub.add_parser("test", help="deploy and run a flow, print the execution")
         test.add_argument("path")
         test.add_argument("inputs", nargs="*", help="key=value inputs")
@@ -61,6 +65,8 @@ class Command(BaseCommand):
         if action == "validate":
             return self.validate(opts["paths"])
         if action == "namespace":
+            # --user must hold the editor role on the namespace; without it: the system actor
+            self.actor = resolve_actor(opts, "flow.edit", opts["namespace"])
             return self.namespace_update(opts["namespace"], opts["directory"])
         if action == "test":
             return self.test(opts)
@@ -115,6 +121,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         for item in deployed:
             status = "created" if item.created else ("updated" if item.changed else "unchanged")
+            if status != "unchanged":
+                record_cli("flow.edit", getattr(self, "actor", None), namespace=item.parsed.namespace,
+                           target=f"flow {item.parsed.namespace}.{item.parsed.id}",
+                           after={"revision": item.flow.revision, "source": item.flow.source})
             self.stdout.write(f"{item.parsed.namespace}.{item.parsed.id} revision {item.flow.revision} ({status})")
         self.stdout.write(f"{len(deployed)} flow(s) successfully updated!")
 

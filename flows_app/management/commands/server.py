@@ -19,6 +19,17 @@ from django.core.management.base import BaseCommand, CommandError
 ROLES = ("local", "standalone", "executor", "worker", "webserver", "scheduler")
 
 
+def gunicorn_options(opts: dict) -> list[str]:
+    """Threaded workers (gthread): a ``wait=true`` request or a ``follow`` stream holds one thread, not
+    a whole process, and the worker keeps answering its other threads' requests and the arbiter's
+    heartbeat, so no request is cut at the sync worker's 30 s timeout (docs/security.md)."""
+    conf = settings.CELESTRA
+    workers = str(conf["WEB_WORKERS"] or max(2, min(4, os.cpu_count() or 2)))
+    return ["-b", f"{opts['host']}:{opts['port']}", "-k", "gthread", "-w", workers,
+            "--threads", str(conf["WEB_THREADS"]), "--timeout", str(conf["WEB_TIMEOUT"]), "--graceful-timeout", "30",
+            "--keep-alive", "5", "--access-logfile", "-"]
+
+
 class Command(BaseCommand):
     help = "Run a Celestra server role: " + ", ".join(ROLES)
 
@@ -65,8 +76,7 @@ class Command(BaseCommand):
         except ImportError:
             call_command("runserver", f"{opts['host']}:{opts['port']}", "--noreload")
             return
-        self.exec([sys.executable, "-m", "gunicorn", "orchestrator.wsgi", "-b", f"{opts['host']}:{opts['port']}",
-                   "-w", str(os.cpu_count() or 2)])
+        self.exec([sys.executable, "-m", "gunicorn", "orchestrator.wsgi", *gunicorn_options(opts)])
 
     def exec(self, argv):
         os.execv(argv[0], argv)
@@ -76,6 +86,8 @@ class Command(BaseCommand):
         from orchestrator.runtime.local import LocalRuntime
 
         call_command("migrate", verbosity=0)
+        # first start: an admin account to log in with (asked for on a terminal, else printed once)
+        call_command("ensure_admin", url=f"http://{opts['host']}:{opts['port']}/")
         if opts["flows"] and os.path.isdir(opts["flows"]):
             deployed = deploy_directory(opts["flows"])
             self.stdout.write(f"Loaded {len(deployed)} flow(s) from {opts['flows']}")

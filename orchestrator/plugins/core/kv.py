@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Literal, Optional
 
 from orchestrator.engine.errors import TaskFailure
+from orchestrator.engine.namespaces import check_read
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 from orchestrator.engine.timeutil import parse_duration
 from orchestrator.engine.memory_platform import platform_of
@@ -22,8 +23,10 @@ def _namespace(ctx: RunContext, value: Any) -> str:
     """The ``namespace`` property; its default is the flow's namespace."""
     if value is None or value == _FLOW_NAMESPACE:
         return ctx.namespace
-    rendered = ctx.render_string(value).strip()
-    return rendered or ctx.namespace
+    rendered = ctx.render_string(value).strip() or ctx.namespace
+    # a flow reaches its own namespace's KV store and its parents' (orchestrator/engine/namespaces.py)
+    check_read(ctx.namespace, rendered, "KV store")
+    return rendered
 
 
 def _key(ctx: RunContext, value: Any) -> str:
