@@ -30,6 +30,7 @@ class SecretForm(forms.ModelForm):
 @admin.register(Secret)
 class SecretAdmin(ConsolePermissions, admin.ModelAdmin):
     edit_action = "secret_edit"
+    read_action = "secret.read"
     form = SecretForm
     list_display = ["key", "namespace", "description", "updated"]
     list_filter = ["namespace"]

@@ -24,7 +24,7 @@ from orchestrator.engine.errors import CelestraError
 
 from .. import models, services_admin
 from . import console
-from .permissions import allowed, console_can, require
+from .permissions import allowed, console_can, require, visible
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class ExecutionAdmin(admin.ModelAdmin):
         # "deleted" filter shows them on request
         if "deleted__exact" not in request.GET:
             queryset = queryset.filter(deleted=False)
-        return queryset
+        return visible(request, queryset)
 
     @admin.display(description="Execution", ordering="id")
     def id_link(self, obj: models.Execution) -> str:

@@ -21,7 +21,7 @@ from orchestrator.engine.errors import CelestraError, InputValidationError
 
 from .. import models, services
 from . import console
-from .permissions import allowed, console_can, require
+from .permissions import allowed, console_can, require, visible
 
 
 def flow_errors(exc: Exception) -> list[dict[str, Any]]:
@@ -125,7 +125,7 @@ class FlowAdmin(admin.ModelAdmin):
         queryset = super().get_queryset(request)
         if "deleted__exact" not in request.GET:
             queryset = queryset.filter(deleted=False)  # deleted flows on request only
-        return queryset
+        return visible(request, queryset)
 
     @admin.display(description="Updated (UTC)", ordering="updated")
     def updated_exact(self, obj: models.Flow) -> str:

@@ -1,14 +1,17 @@
 """The console's one permission decision.
 
-Every button the console shows and every action its views carry out asks :func:`console_can`.
-Today it requires an active staff user (what the Django admin itself requires); it is the single
-place to point at namespace roles (``accounts_app.permissions.user_can``) when they exist.
+Every button the console shows and every action its views carry out asks :func:`console_can`: an
+active staff user (what the Django admin itself requires) holding, on the namespace, the role the
+action needs (``accounts_app.permissions``: the same rules as the REST API). Lists show only the
+rows of the namespaces the user may read.
 """
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+
+from accounts_app.permissions import namespace_q, user_can
 
 #: actions that only read
 READ_ACTIONS = frozenset({"view"})
@@ -20,11 +23,34 @@ ACTIONS = frozenset({
 })
 
 
+#: console action → the API's action (and so the weakest namespace role allowed to do it)
+ROLE_ACTIONS = {
+    "view": "namespace.read",
+    **{action: "execution.run" for action in (
+        "execute", "kill", "restart", "replay", "resume", "pause", "set_state", "change_status",
+        "set_labels", "force_run", "unqueue")},
+    "delete": "execution.delete",
+    "flow_edit": "flow.edit", "flow_restore": "flow.edit",
+    "trigger_edit": "trigger.run", "backfill": "trigger.run",
+    "kv_edit": "kv.edit", "file_edit": "file.edit", "secret_edit": "secret.edit",
+}
+assert set(ROLE_ACTIONS) == ACTIONS
+
+
 def console_can(user: Any, action: str, namespace: str | None = None) -> bool:
-    """May ``user`` do ``action`` (one of :data:`ACTIONS`) in ``namespace``?"""
+    """May ``user`` do ``action`` (one of :data:`ACTIONS`) in ``namespace`` (None: in at least one)?"""
     if action not in ACTIONS:
         raise ValueError(f"Unknown console action '{action}'")
-    return bool(user is not None and user.is_active and user.is_staff)
+    if user is None or not user.is_active or not user.is_staff:
+        return False
+    return user_can(user, ROLE_ACTIONS[action], namespace)
+
+
+def visible(request: Any, queryset: Any, role_action: str = "namespace.read") -> Any:
+    """The rows of ``queryset`` in namespaces where the user may ``role_action``."""
+    if not any(field.name == "namespace" for field in queryset.model._meta.get_fields()):
+        return queryset
+    return queryset.filter(namespace_q(request.user, role_action))
 
 
 def require(request: Any, action: str, namespace: str | None = None) -> None:
@@ -44,6 +70,8 @@ class ConsolePermissions:
     :attr:`edit_action`, checked again with the namespace of the row being saved or deleted."""
 
     edit_action = "view"
+    #: the API action that lets a user see a row (secrets: only namespace admins see their keys)
+    read_action = "namespace.read"
 
     @staticmethod
     def _namespace(obj: Any) -> str | None:
@@ -53,7 +81,11 @@ class ConsolePermissions:
         return console_can(request.user, "view")
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return console_can(request.user, "view", self._namespace(obj))
+        return console_can(request.user, "view", self._namespace(obj)) and user_can(
+            request.user, self.read_action, self._namespace(obj))
+
+    def get_queryset(self, request):
+        return visible(request, super().get_queryset(request), self.read_action)  # type: ignore[misc]
 
     def has_add_permission(self, request, *args) -> bool:
         return console_can(request.user, self.edit_action)

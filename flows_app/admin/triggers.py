@@ -22,7 +22,7 @@ from orchestrator.engine.errors import CelestraError
 
 from .. import models
 from . import console
-from .permissions import allowed, console_can, require
+from .permissions import allowed, console_can, require, visible
 
 #: how many next fire times the page lists
 NEXT_DATES = 10
@@ -86,7 +86,7 @@ class TriggerStateAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         # the trigger contexts only; MultipleCondition windows are internal rows of the same table
-        return super().get_queryset(request).filter(condition_id="")
+        return visible(request, super().get_queryset(request).filter(condition_id=""))
 
     @admin.display(description="Flow", ordering="flow_id")
     def flow(self, obj: models.TriggerState) -> str:

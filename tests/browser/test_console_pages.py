@@ -121,26 +121,62 @@ def test_actions_resume_with_inputs_and_refuse_non_staff(runtime, client, staff,
     assert f"/admin/flows_app/execution/{execution.id}/change/" not in listing
 
 
-def test_console_permission_is_one_function(django_user_model):
-    from flows_app.admin.permissions import console_can
+def _staff_with_role(django_user_model, name: str, role: str | None, namespace: str = "console", **extra):
+    from accounts_app.models import NamespaceRole
 
-    staff = django_user_model(username="s", is_staff=True, is_active=True)
-    viewer = django_user_model(username="v", is_staff=False, is_active=True)
-    gone = django_user_model(username="g", is_staff=True, is_active=False)
-    assert console_can(staff, "kill", "a.b")
-    assert not console_can(viewer, "kill", "a.b")
-    assert not console_can(gone, "view")
-    with pytest.raises(ValueError):
-        console_can(staff, "launch-missiles")
+    user = django_user_model.objects.create_user(name, password="pw", is_staff=extra.pop("is_staff", True), **extra)
+    if role:
+        NamespaceRole.objects.create(namespace=namespace, role=role, user=user)
+    return user
+
+
+@pytest.mark.django_db
+def test_console_permissions_follow_namespace_roles(django_user_model):
     from types import SimpleNamespace
 
     from django.core.exceptions import PermissionDenied
 
-    from flows_app.admin.permissions import require
+    from flows_app.admin.permissions import console_can, require
 
+    viewer = _staff_with_role(django_user_model, "v", "viewer")
+    operator = _staff_with_role(django_user_model, "o", "operator")
+    editor = _staff_with_role(django_user_model, "e", "editor")
+    outsider = _staff_with_role(django_user_model, "x", "admin", namespace="elsewhere")
+    not_staff = _staff_with_role(django_user_model, "n", "admin", is_staff=False)
+    gone = _staff_with_role(django_user_model, "g", "admin", is_active=False)
+
+    assert console_can(viewer, "view", "console.test") and not console_can(viewer, "kill", "console.test")
+    assert console_can(operator, "kill", "console.test") and not console_can(operator, "flow_edit", "console.test")
+    assert console_can(editor, "flow_edit", "console.test") and not console_can(editor, "secret_edit", "console")
+    assert not console_can(outsider, "view", "console.test")
+    assert console_can(outsider, "view")  # somewhere: the console opens, showing only its namespaces
+    assert not console_can(not_staff, "view", "console") and not console_can(gone, "view")
+    with pytest.raises(ValueError):
+        console_can(operator, "launch-missiles")
     with pytest.raises(PermissionDenied, match="kill"):
-        require(SimpleNamespace(user=viewer), "kill", "a.b")
-    require(SimpleNamespace(user=staff), "kill", "a.b")
+        require(SimpleNamespace(user=viewer), "kill", "console.test")
+    require(SimpleNamespace(user=operator), "kill", "console.test")
+
+
+def test_a_viewer_sees_no_action_and_the_server_refuses_it(runtime, client, staff, django_user_model):
+    from flows_app.services import create_execution, deploy_flow
+
+    deploy_flow(PAUSE)
+    execution = create_execution("console.test", "waits", {})
+    _wait(execution.id, lambda r: r.state == "PAUSED")
+    viewer = type(client)()
+    viewer.force_login(_staff_with_role(django_user_model, "viewer2", "viewer"))
+    page = html.unescape(viewer.get(f"/admin/flows_app/execution/{execution.id}/change/").content.decode())
+    assert "Paused by its Pause task 'approve'" in page
+    assert "/action/kill/" not in page and "/action/resume/" not in page
+    refused = viewer.post(f"/admin/flows_app/execution/{execution.id}/action/kill/")
+    assert refused.status_code == 403
+    assert _wait(execution.id, lambda r: True).state == "PAUSED"
+    outsider = type(client)()
+    outsider.force_login(_staff_with_role(django_user_model, "outsider", "admin", namespace="elsewhere"))
+    assert f"/admin/flows_app/execution/{execution.id}/change/" not in outsider.get(
+        "/admin/flows_app/execution/").content.decode()
+    client.post(f"/admin/flows_app/execution/{execution.id}/action/kill/")
 
 
 def test_flow_validate_reports_lines_and_restore_revision(client, staff):
