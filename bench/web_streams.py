@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import re
 import socket
 import statistics
 import subprocess
@@ -35,7 +34,7 @@ def main() -> None:
     var = Path(tempfile.mkdtemp(prefix="celestra-bench-"))
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
     env.update(CELESTRA_VAR_DIR=str(var), CELESTRA_WEB_WORKERS="1", CELESTRA_WEB_THREADS=args.threads)
-    run = lambda *a: subprocess.run([sys.executable, str(ROOT / "manage.py"), *a], env=env, cwd=ROOT,  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, str(ROOT / "manage.py"), *a], env=env, cwd=ROOT,
                                     capture_output=True, text=True, check=True).stdout
     run("migrate", "-v0")
     run("ensure_admin", "--no-input")
