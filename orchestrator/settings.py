@@ -262,10 +262,14 @@ CELESTRA_LIMITS = {
 }
 # Outbound HTTP of tasks (HTTP Request, Download...): addresses refused after DNS resolution and after
 # every redirect. Link-local and cloud metadata addresses are always refused unless listed in ALLOW.
-_local_mode = not os.environ.get("DATABASE_URL") and CELERY_BROKER_URL.startswith("memory://")
+# Local mode is the zero-config one (SQLite and the in-process broker); everywhere else the
+# processes refuse unsafe defaults (accounts_app/checks.py).
+CELESTRA_LOCAL_MODE = envbool(
+    "CELESTRA_LOCAL_MODE",
+    DATABASES["default"]["ENGINE"].endswith("sqlite3") and CELERY_BROKER_URL.startswith("memory://"))
 CELESTRA_EGRESS = {
-    "ALLOW_PRIVATE": envbool("CELESTRA_EGRESS_ALLOW_PRIVATE", _local_mode),
-    "ALLOW_LOOPBACK": envbool("CELESTRA_EGRESS_ALLOW_LOOPBACK", _local_mode),
+    "ALLOW_PRIVATE": envbool("CELESTRA_EGRESS_ALLOW_PRIVATE", CELESTRA_LOCAL_MODE),
+    "ALLOW_LOOPBACK": envbool("CELESTRA_EGRESS_ALLOW_LOOPBACK", CELESTRA_LOCAL_MODE),
     "ALLOW_LINK_LOCAL": envbool("CELESTRA_EGRESS_ALLOW_LINK_LOCAL", False),
     # Networks always allowed / always refused (comma-separated CIDRs), checked before the rules above.
     "ALLOW": [c for c in os.environ.get("CELESTRA_EGRESS_ALLOW", "").split(",") if c.strip()],
@@ -303,11 +307,8 @@ LOGGING = {
 }
 
 # --- Security (accounts_app, secrets_app) ---------------------------------------------------------
-# Local mode is the zero-config one (SQLite and the in-process broker); everywhere else the
-# processes refuse unsafe defaults (accounts_app/checks.py).
-CELESTRA_LOCAL_MODE = envbool(
-    "CELESTRA_LOCAL_MODE",
-    DATABASES["default"]["ENGINE"].endswith("sqlite3") and CELERY_BROKER_URL.startswith("memory://"))
+# Local mode (CELESTRA_LOCAL_MODE, above) is the zero-config one; everywhere else the processes refuse
+# unsafe defaults (accounts_app/checks.py).
 
 
 def _url_parts(url: str) -> tuple[str, str, str]:

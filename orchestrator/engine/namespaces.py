@@ -36,6 +36,12 @@ def may_start(namespace: str, target: str) -> bool:
     return may_read(namespace, target) or target.startswith(namespace + ".")
 
 
+def may_manage(namespace: str, target: str) -> bool:
+    """May a maintenance task (PurgeKV) of ``namespace`` act on ``target``: its own namespace, its
+    parents' and the namespaces below it (a ``company`` flow keeps ``company.*`` tidy)."""
+    return may_start(namespace, target)
+
+
 class NamespaceAccessDenied(CelestraError):
     pass
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.engine.errors import TaskFailure
+from orchestrator.engine.namespaces import NamespaceAccessDenied
 from orchestrator.engine.memory_platform import MemoryPlatform, utcnow
 
 from .test_storage_kv_plugins import Ctx, run
@@ -27,11 +28,19 @@ def keys(ctx: Ctx) -> set[tuple[str, str]]:
     return set(ctx.platform.kv)
 
 
-def test_default_purges_expired_keys_of_every_namespace() -> None:
-    ctx = seeded()
+def test_default_purges_expired_keys_of_every_namespace_the_flow_manages() -> None:
+    ctx = seeded()  # a flow of namespace "company"
     out = run("    type: io.kestra.plugin.core.kv.PurgeKV\n", ctx)
-    assert out == {"size": 8}
-    assert keys(ctx) == {(ns, "AI_live") for ns in ("company", "company.team", "company.team.sub", "other")}
+    assert out == {"size": 6}
+    assert keys(ctx) == {(ns, "AI_live") for ns in ("company", "company.team", "company.team.sub")} | {
+        ("other", "AI_old"), ("other", "plain_old"), ("other", "AI_live")}  # another tree: left alone
+
+
+def test_a_listed_namespace_the_flow_may_not_manage_fails_the_task() -> None:
+    ctx = seeded()
+    with pytest.raises(NamespaceAccessDenied, match="cannot purge the KV store of other"):
+        run("    type: io.kestra.plugin.core.kv.PurgeKV\n    namespaces: [other]\n", ctx)
+    assert ("other", "AI_old") in keys(ctx)
 
 
 def test_namespaces_children_and_key_pattern() -> None:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from orchestrator.engine.errors import TaskFailure
 from orchestrator.engine.memory_platform import KVValue, PlatformBase
+from orchestrator.engine.namespaces import NamespaceAccessDenied, may_manage
 from orchestrator.engine.plugins import RUNNABLE, RunContext, register
 
 from ._common import CorePlugin, Props, Text
@@ -82,7 +83,7 @@ class PurgeKV(CorePlugin):
     def run(self, ctx: RunContext) -> dict[str, Any] | None:
         props = self.task.props
         platform = platform_of(ctx)
-        namespaces = self._namespaces(ctx, platform)
+        namespaces = self._reachable(ctx, self._namespaces(ctx, platform))
         ctx.log("INFO", f"purging {len(namespaces)} namespaces: [{', '.join(namespaces)}]")
         select = self._behavior(ctx)
         key_pattern = render_text(ctx, props.get("keyPattern"))
@@ -98,6 +99,25 @@ class PurgeKV(CorePlugin):
                     count += 1
         ctx.log("INFO", f"purged {count} keys")
         return {"size": count}
+
+    def _reachable(self, ctx: RunContext, chosen: list[str]) -> list[str]:
+        """The chosen namespaces the flow may manage (its own, its parents' and those below it, while
+        namespace isolation is on).
+
+        A namespace named in ``namespaces`` that the flow may not manage fails the task; one selected
+        by a pattern or by default is left out, and the log says how many were.
+        """
+        listed = {n.strip() for n in render_text_list(ctx, self.task.props.get("namespaces")) if n.strip()}
+        refused = sorted(n for n in listed if not may_manage(ctx.namespace, n))
+        if refused:
+            raise NamespaceAccessDenied(
+                f"Namespace '{ctx.namespace}' cannot purge the KV store of {', '.join(refused)}: a flow manages "
+                "its own namespace, its parents and the namespaces below it only")
+        reachable = [n for n in chosen if may_manage(ctx.namespace, n)]
+        if len(reachable) < len(chosen):
+            ctx.log("INFO", f"{len(chosen) - len(reachable)} namespaces left out: a flow manages its own "
+                            "namespace, its parents and the namespaces below it only")
+        return reachable
 
     def _namespaces(self, ctx: RunContext, platform: PlatformBase) -> list[str]:
         props = self.task.props
