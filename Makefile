@@ -58,7 +58,7 @@ faults: venv
 	CELESTRA_FAULTS=1 CELESTRA_FAULTS_SIZE=$(FAULTS_SIZE) CELESTRA_FAULTS_BROKER=$(FAULTS_BROKER) \
 		$(PY) -m pytest -q -p no:cacheprovider tests/faults
 
-# The Kestra corpus beside the clone (../shared) or beside the worktrees (../../shared); CORPUS=dir overrides.
+# The Kestra corpus beside the checkout (../shared), or one level further up (../../shared); CORPUS=dir overrides.
 CORPUS ?= $(firstword $(wildcard ../shared/kestra-flows ../../shared/kestra-flows) ../shared/kestra-flows)
 conformance: setup
 	$(PY) manage.py conformance --corpus $(CORPUS) --manifest $(CORPUS)/manifest.yaml $(CONFORMANCE_ARGS)
