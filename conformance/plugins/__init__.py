@@ -19,10 +19,33 @@ import importlib
 MODULES = ("tasks_test", "runners_test", "plugins_test")
 
 
-def load() -> None:
-    """Register the test-only types (idempotent: a second import does not register again)."""
+def classes() -> list[type]:
+    """The plugin classes of these modules (importing them registers them the first time)."""
+    from orchestrator.engine.plugins import Plugin
+
+    found = []
     for name in MODULES:
-        importlib.import_module(f"{__name__}.{name}")
+        module = importlib.import_module(f"{__name__}.{name}")
+        found += [obj for obj in vars(module).values()
+                  if isinstance(obj, type) and issubclass(obj, Plugin) and "type" in vars(obj)
+                  and obj.__module__ == module.__name__]
+    return found
+
+
+def load() -> None:
+    """Register the test-only types (idempotent; again after :func:`unload`)."""
+    from orchestrator.engine.plugins import register
+
+    for cls in classes():
+        register(cls)
+
+
+def unload() -> None:
+    """Take the test-only types out of the registry again (tests that ran the runner in-process)."""
+    from orchestrator.engine.plugins import unregister
+
+    for cls in classes():
+        unregister(cls)
 
 
 def types() -> list[str]:

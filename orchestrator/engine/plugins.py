@@ -179,6 +179,14 @@ def register(cls: type[Plugin]) -> type[Plugin]:
     return cls
 
 
+def unregister(cls: type[Plugin]) -> None:
+    """Remove a plugin class from the registry, under its type and aliases (tools that register types
+    for a while only, such as the conformance runner's test-only ones)."""
+    for name in (cls.type, *cls.aliases):
+        if _REGISTRY.get(name) is cls:
+            del _REGISTRY[name]
+
+
 def lookup(type_name: str) -> type[Plugin]:
     """The plugin class for a type name or alias; raises UnknownPluginType with close matches."""
     load_builtin_plugins()

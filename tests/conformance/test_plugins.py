@@ -17,7 +17,14 @@ from orchestrator.engine.secrets_codec import ENCRYPTED_TYPE, decrypt, key_overr
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "I6EGNzRESu3X3pKZidrqCGOHQFUFC0yK"
 
-plugins.load()
+
+
+@pytest.fixture(autouse=True)
+def _test_only_plugins():
+    """Registered while this module's tests run only: other tests see a production registry."""
+    plugins.load()
+    yield
+    plugins.unload()
 
 
 def flow(body: str) -> str:
