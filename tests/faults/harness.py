@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TERMINATED = {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED"}
@@ -198,7 +200,13 @@ class Cluster:
             **FAST, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "orchestrator.settings",
             "DATABASE_URL": self.pg.url, "CELESTRA_VAR_DIR": str(self.base / "var"),
             "CELESTRA_STORAGE_DIR": str(self.base / "storage"), "DATABASE_CONN_MAX_AGE": "60",
+            # production mode refuses default keys, and serves the host of its URL only
+            "SECRET_KEY": secrets.token_urlsafe(50), "CELESTRA_SECRETS_KEYS": Fernet.generate_key().decode(),
+            "CELESTRA_URL": f"http://127.0.0.1:{self.web_port}/",
+            # the flows' side effects are calls to a server of the suite's own, on loopback
+            "CELESTRA_EGRESS_ALLOW_LOOPBACK": "1",
         }
+        self.token = ""
 
     @property
     def broker_url(self) -> str:
@@ -213,6 +221,9 @@ class Cluster:
         if self.broker != "redis":
             self._purge_queues()
         self.manage("migrate", "-v0")
+        # the API needs a caller: a service account with a token, admin of every namespace
+        self.token = self.manage("token", "create", "faults", "faults", "--create-user").strip()
+        self.manage("role", "grant", "admin", "*", "--to-user", "faults")
         self.manage("load_flows", str(self.flows_dir))
         return self
 
@@ -226,9 +237,9 @@ class Cluster:
                 channel.queue_declare(queue=queue, durable=True, auto_delete=False)
                 channel.queue_purge(queue)
 
-    def manage(self, *args: str) -> None:
-        subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=self.env, check=True,
-                       timeout=300, stdout=subprocess.DEVNULL)
+    def manage(self, *args: str) -> str:
+        return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=self.env, check=True,
+                              timeout=300, stdout=subprocess.PIPE, text=True).stdout
 
     def start_role(self, name: str, *args: str, **env: str) -> subprocess.Popen:
         log = open(self.base / f"{name}.log", "ab")
@@ -264,7 +275,8 @@ class Cluster:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def api(self, method: str, path: str, body: bytes | None = None, timeout: float = 30) -> tuple[int, Any]:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.web_port}{path}", data=body, method=method)
+        request = urllib.request.Request(f"http://127.0.0.1:{self.web_port}{path}", data=body, method=method,
+                                         headers={"Authorization": f"Bearer {self.token}"})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, json.loads(response.read() or b"null")
@@ -278,7 +290,8 @@ class Cluster:
         body = f"--{boundary}--\r\n".encode()
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.web_port}/api/v1/main/executions/{namespace}/{flow_id}?labels=token:{label}",
-            data=body, method="POST", headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+            data=body, method="POST", headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                               "Authorization": f"Bearer {self.token}"})
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, json.loads(response.read())["id"]
