@@ -393,6 +393,18 @@ class JdbcBase(CorePlugin):
     kind = RUNNABLE
     dialect: ClassVar[Dialect] = Dialect()
 
+    def run(self, ctx: RunContext) -> dict[str, Any] | None:
+        """Prepare the dialect's state (files of embedded databases...), run, and always clean up."""
+        run = _Run(self, ctx)
+        state = self.dialect.prepare(ctx, self.task.props)
+        try:
+            return self._run(ctx, run, state)
+        finally:
+            cleanup(state)
+
+    def _run(self, ctx: RunContext, run: _Run, state: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
     def _metric(self, ctx: RunContext, run: _Run, size: int) -> None:
         fetching = run.fetch_type in ("FETCH", "FETCH_ONE")
         ctx.metric("counter", "fetch.size", size,
@@ -448,14 +460,6 @@ class JdbcQuery(JdbcBase):
 
     Props = JdbcQueryProps
 
-    def run(self, ctx: RunContext) -> dict[str, Any] | None:
-        run = _Run(self, ctx)
-        state = self.dialect.prepare(ctx, self.task.props)
-        try:
-            return self._run(ctx, run, state)
-        finally:
-            cleanup(state)
-
     def _run(self, ctx: RunContext, run: _Run, state: dict[str, Any]) -> dict[str, Any]:
         sql = run.render_sql(self.task.props.get("sql"), state)
         statements = split_statements(sql)
@@ -502,14 +506,6 @@ class JdbcQueries(JdbcBase):
     """Several statements; one transaction unless ``transaction: false``; ``outputs``: one per result."""
 
     Props = JdbcQueriesProps
-
-    def run(self, ctx: RunContext) -> dict[str, Any] | None:
-        run = _Run(self, ctx)
-        state = self.dialect.prepare(ctx, self.task.props)
-        try:
-            return self._run(ctx, run, state)
-        finally:
-            cleanup(state)
 
     def _run(self, ctx: RunContext, run: _Run, state: dict[str, Any]) -> dict[str, Any]:
         statements = split_statements(run.render_sql(self.task.props.get("sql"), state))
